@@ -1,0 +1,3 @@
+//! Datagram → `Flow`s: version dispatch, template caches, sampling, sequence tracking.
+
+pub mod stats;

@@ -4,6 +4,13 @@
 
 pub mod cli;
 pub mod decode;
+pub mod filter;
 pub mod flow;
+pub mod gen;
 pub mod pcap;
+pub mod profile;
+pub mod query;
+pub mod rollup;
+pub mod store;
+pub mod web;
 pub mod wire;

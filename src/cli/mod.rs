@@ -1,7 +1,13 @@
 //! One file per subcommand: its clap `Args` and a `run` that does the work.
 
 pub mod decode;
+pub mod demo;
 pub mod gen;
+pub mod ingest;
+pub mod profile;
+pub mod query;
+pub mod serve;
+pub mod status;
 
 use clap::{Parser, Subcommand};
 
@@ -31,11 +37,29 @@ pub enum Command {
     Decode(decode::Args),
     /// Generate NetFlow v5/v9, IPFIX or sFlow export traffic (load tests, demos).
     Gen(gen::Args),
+    /// Query stored flows with nfdump filters, top-N statistics and aggregation.
+    Query(query::Args),
+    /// List, add and delete profiles and their channels.
+    Profile(profile::Args),
+    /// Run the collector and the web report.
+    Serve(serve::Args),
+    /// Collector + web report + generator feeding it, with backfilled history.
+    Demo(demo::Args),
+    /// Store a pcap of export traffic as if it had been received.
+    Ingest(ingest::Args),
+    /// Show sources, exporters, rates, drops and storage of a running or stopped collector.
+    Status(status::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Decode(args) => decode::run(args),
         Command::Gen(args) => gen::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Profile(args) => profile::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Ingest(args) => ingest::run(args),
+        Command::Status(args) => status::run(args),
     }
 }

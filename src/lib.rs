@@ -7,6 +7,7 @@ pub mod decode;
 pub mod filter;
 pub mod flow;
 pub mod gen;
+pub mod live;
 pub mod pcap;
 pub mod profile;
 pub mod query;

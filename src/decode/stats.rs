@@ -59,3 +59,14 @@ impl DecodeStats {
         serde_json::Value::Object(m)
     }
 }
+
+/// What decoding one datagram gave, beyond the flows handed to the sink.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DatagramOutcome {
+    pub flows: usize,
+    /// Gap in the exporter's sequence numbers this datagram revealed (not counting restarts).
+    pub missing_flows: u64,
+    pub missing_datagrams: u64,
+    /// Set when the datagram (or part of it) was rejected.
+    pub error: Option<crate::wire::WireError>,
+}

@@ -112,6 +112,16 @@ pub trait FlowEncoder: Send {
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize;
 }
 
+/// The encoder for `protocol`, one per simulated exporter.
+pub fn encoder(protocol: FlowSource, cfg: EncoderConfig) -> Box<dyn FlowEncoder> {
+    match protocol {
+        FlowSource::NetflowV5 => Box::new(netflow_v5::Encoder::new(cfg)),
+        FlowSource::NetflowV9 => Box::new(netflow_v9::Encoder::new(cfg)),
+        FlowSource::Ipfix => Box::new(ipfix::Encoder::new(cfg)),
+        FlowSource::Sflow => Box::new(sflow::Encoder::new(cfg)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

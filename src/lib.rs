@@ -3,10 +3,12 @@
 //! web report. See docs/architecture.md for the data path.
 
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod filter;
 pub mod flow;
 pub mod gen;
+pub mod ingest;
 pub mod live;
 pub mod pcap;
 pub mod profile;

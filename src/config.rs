@@ -69,7 +69,12 @@ pub struct StoreSection {
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { dir: PathBuf::from("data"), max_age: "30d".into(), max_size: "0".into(), flush_ms: 1000 }
+        StoreSection {
+            dir: PathBuf::from("data"),
+            max_age: "30d".into(),
+            max_size: "0".into(),
+            flush_ms: 1000,
+        }
     }
 }
 
@@ -145,14 +150,15 @@ impl Config {
     /// Reads `path`; a missing `path` (None) gives the defaults.
     pub fn load(path: Option<&Path>) -> Result<Config> {
         let Some(path) = path else { return Ok(Config::default()) };
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
         Config::parse(&text).with_context(|| format!("config {}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Config> {
         // toml's messages name the line, the column and the unknown key; keep them on one line.
-        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!(e.to_string().replace('\n', " ")))?;
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!(e.to_string().replace('\n', " ")))?;
         Ok(cfg)
     }
 
@@ -186,13 +192,15 @@ impl Config {
     }
 
     pub fn max_age_secs(&self) -> Result<Option<u64>> {
-        parse_duration(&self.store.max_age)
-            .with_context(|| format!("[store].max_age {:?}: use e.g. 30d, 12h, 0 to keep forever", self.store.max_age))
+        parse_duration(&self.store.max_age).with_context(|| {
+            format!("[store].max_age {:?}: use e.g. 30d, 12h, 0 to keep forever", self.store.max_age)
+        })
     }
 
     pub fn max_size_bytes(&self) -> Result<Option<u64>> {
-        parse_size(&self.store.max_size)
-            .with_context(|| format!("[store].max_size {:?}: use e.g. 100G, 500M, 0 for no cap", self.store.max_size))
+        parse_size(&self.store.max_size).with_context(|| {
+            format!("[store].max_size {:?}: use e.g. 100G, 500M, 0 for no cap", self.store.max_size)
+        })
     }
 
     /// Checks everything a running collector relies on; the error says which key to fix.
@@ -214,7 +222,8 @@ impl Config {
         }
         let sources = self.effective_sources();
         for (i, s) in sources.iter().enumerate() {
-            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 bail!("[[source]] #{}: name {:?} must be letters, digits, '-' or '_'", i + 1, s.name);
             }
             if s.port == 0 {
@@ -237,7 +246,12 @@ impl Config {
                 );
             }
             if let Some(o) = same_port.iter().find(|o| o.name != s.name && o.protocol != s.protocol) {
-                bail!("[[source]] {:?} and {:?} share port {} but differ in protocol", s.name, o.name, s.port);
+                bail!(
+                    "[[source]] {:?} and {:?} share port {} but differ in protocol",
+                    s.name,
+                    o.name,
+                    s.port
+                );
             }
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! collector with embedded storage, an nfdump-compatible query engine and a
 //! web report. See docs/architecture.md for the data path.
 
+pub mod aggregate;
 pub mod cli;
 pub mod config;
 pub mod decode;

@@ -195,6 +195,38 @@ impl BucketTables {
         }
     }
 
+    /// The same counts laid out for another shape (profiles changed while they
+    /// were counted): sources and channels are matched by name; channels the new
+    /// shape does not have are dropped, new ones start at zero.
+    pub fn remap(&self, from: &Shape, to: &Shape) -> BucketTables {
+        let mut out = self.clone();
+        out.sources = to
+            .sources
+            .iter()
+            .map(|name| {
+                from.sources.iter().position(|n| n == name).map(|i| self.sources[i]).unwrap_or_default()
+            })
+            .collect();
+        out.channels = to
+            .profiles
+            .iter()
+            .map(|(profile, channels)| {
+                let old = from.profiles.iter().position(|(p, _)| p == profile);
+                channels
+                    .iter()
+                    .map(|ch| {
+                        old.and_then(|pi| {
+                            let ci = from.profiles[pi].1.iter().position(|c| c == ch)?;
+                            self.channels.get(pi)?.get(ci).copied()
+                        })
+                        .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .collect();
+        out
+    }
+
     /// Keys folded into "other" because of the caps (a sign of a flood of unique keys).
     pub fn folded_keys(&self) -> u64 {
         self.addrs.iter().map(|t| t.folded_keys).sum::<u64>()

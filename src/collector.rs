@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context, Result};
 use crate::channels::ProfileRegistry;
 use crate::config::Config;
 use crate::decode::DecoderConfig;
-use crate::ingest::udp::bind_collector_socket;
+use crate::ingest::udp::{bind_collector_socket, claim_port};
 use crate::live::LiveStatus;
 use crate::merge::{now_ms, rebuild_missing_rollups, seed_open_bucket, MergeConfig, Merger, WorkerMessage};
 use crate::profile::Profiles;
@@ -57,6 +57,7 @@ impl Collector {
         let mut bound_ports = Vec::new();
         for (pi, port) in router.ports.iter_mut().enumerate() {
             let mut addr = SocketAddr::new(cfg.collector.listen, port.port);
+            addr.set_port(claim_port(addr)?);
             for sockets in per_worker.iter_mut() {
                 let s = bind_collector_socket(addr, cfg.collector.rcvbuf)?;
                 // Port 0: the first bind picks a port, the other workers join it.

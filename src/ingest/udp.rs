@@ -40,6 +40,14 @@ pub fn bind_collector_socket(addr: SocketAddr, rcvbuf: usize) -> Result<Collecto
     Ok(CollectorSocket { socket: socket.into(), rcvbuf: granted })
 }
 
+/// Checks that nobody else listens on `addr`'s port — not even another
+/// collector with SO_REUSEPORT, which would silently share the traffic — by
+/// binding it once without SO_REUSEPORT. Returns the port (a real one for port 0).
+pub fn claim_port(addr: SocketAddr) -> Result<u16> {
+    let probe = std::net::UdpSocket::bind(addr).map_err(|e| bind_error(addr, e))?;
+    Ok(probe.local_addr().context("local address")?.port())
+}
+
 fn bind_error(addr: SocketAddr, e: io::Error) -> anyhow::Error {
     match e.kind() {
         io::ErrorKind::AddrInUse => anyhow::anyhow!(
@@ -254,5 +262,10 @@ mod tests {
         let taken = plain.local_addr().unwrap();
         let err = bind_collector_socket(taken, 1 << 16).err().unwrap().to_string();
         assert!(err.contains("is in use"), "{err}");
+        // Another SO_REUSEPORT collector on the port is found too.
+        let err = claim_port(addr).err().unwrap().to_string();
+        assert!(err.contains("is in use"), "{err}");
+        drop((a, _b));
+        assert_eq!(claim_port(addr).unwrap(), addr.port());
     }
 }

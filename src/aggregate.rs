@@ -93,7 +93,7 @@ impl<K: Copy + Eq + Hash> TopCounter<K> {
     /// The `n` heaviest keys by bytes, and the sum of everything else.
     pub fn top(&self, n: usize) -> (Vec<(K, Counters)>, Counters) {
         let mut rows: Vec<(K, Counters)> = self.map.iter().map(|(k, c)| (*k, *c)).collect();
-        rows.sort_unstable_by(|a, b| (b.1.bytes, b.1.flows).cmp(&(a.1.bytes, a.1.flows)));
+        rows.sort_unstable_by_key(|r| std::cmp::Reverse((r.1.bytes, r.1.flows)));
         let mut other = self.other;
         for (_, c) in rows.iter().skip(n) {
             other.add(c);

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 struct Serve {
     child: Child,
-    port: u16,
     web: u16,
 }
 
@@ -26,7 +25,7 @@ fn start_serve(data: &Path, port: u16) -> Serve {
         .stderr(Stdio::null())
         .spawn()
         .expect("start wvnr serve");
-    let serve = Serve { child, port, web };
+    let serve = Serve { child, web };
     wait_healthy(serve.web);
     serve
 }

@@ -65,6 +65,16 @@ impl SourceRouter {
         }
     }
 
+    /// The source for a datagram from `exporter` when the port is unknown (a capture
+    /// on another port): a source that lists it, else the first catch-all source.
+    pub fn source_for_exporter(&self, exporter: IpAddr) -> usize {
+        self.sources
+            .iter()
+            .position(|s| s.exporters.contains(&exporter))
+            .or_else(|| self.sources.iter().position(|s| s.exporters.is_empty()))
+            .unwrap_or(0)
+    }
+
     /// The source a stored flow most likely came through. The store keeps no port,
     /// so: a source that lists the flow's exporter, else the first source whose
     /// protocol accepts the flow's, else the first source.

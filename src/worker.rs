@@ -252,7 +252,7 @@ impl Worker {
 
 /// Rescales a flow's counts from the sampling interval it was decoded with to `rate`.
 #[inline]
-fn resample(f: &mut Flow, rate: u32) {
+pub fn resample(f: &mut Flow, rate: u32) {
     let old = f.sampling.max(1) as u64;
     if old == rate as u64 {
         return;

@@ -18,6 +18,7 @@ use crate::store::{Store, StoreConfig};
 /// Mean flows/s of a backfill when --flow-rate is not given.
 const DEFAULT_BACKFILL_FLOW_RATE: f64 = 50.0;
 
+/// `wvnr gen`'s arguments (boxed: the subcommand enum stays small).
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
 wvnr gen --target 127.0.0.1:2055 --protocol v9 --rate 10000 --duration 10 --exporters 4\n  \
@@ -25,6 +26,12 @@ wvnr gen --protocol sflow --target 127.0.0.1:6343 --flow-rate 50000 --count 1000
 wvnr gen --protocol ipfix --seed 7 --count 1000 --pcap ipfix.pcap\n  \
 wvnr gen --backfill 24h --data /var/lib/wvnr --flow-rate 200")]
 pub struct Args {
+    #[command(flatten)]
+    pub options: Box<Options>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Options {
     /// Collector address, HOST:PORT (loopback only unless --allow-remote) [default: 127.0.0.1:2055, sflow 6343].
     #[arg(long, value_name = "HOST:PORT")]
     pub target: Option<String>,
@@ -91,6 +98,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let args = *args.options;
     let cfg = config(&args)?;
     let stop = crate::gen::send::interrupt_flag();
     let totals = match (args.backfill, &args.data) {
@@ -106,7 +114,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn run_live(args: &Args, cfg: GenConfig, stop: &AtomicBool) -> Result<Totals> {
+fn run_live(args: &Options, cfg: GenConfig, stop: &AtomicBool) -> Result<Totals> {
     let terminal = std::io::stderr().is_terminal();
     let show = terminal || args.progress;
     let mut shown = false;
@@ -128,7 +136,7 @@ fn run_live(args: &Args, cfg: GenConfig, stop: &AtomicBool) -> Result<Totals> {
 }
 
 fn run_backfill(
-    args: &Args,
+    args: &Options,
     cfg: &GenConfig,
     window: Duration,
     dir: &std::path::Path,
@@ -147,7 +155,7 @@ fn run_backfill(
 }
 
 /// The generator configuration the arguments describe.
-pub fn config(args: &Args) -> Result<GenConfig> {
+pub fn config(args: &Options) -> Result<GenConfig> {
     let default_port = if args.protocol == FlowSource::Sflow { 6343 } else { 2055 };
     let target = match &args.target {
         Some(t) => resolve(t)?,
@@ -239,7 +247,7 @@ mod tests {
 
     fn parse(line: &str) -> Result<GenConfig> {
         let cli = Cli::try_parse_from(std::iter::once("gen").chain(line.split_whitespace()))?;
-        config(&cli.args)
+        config(&cli.args.options)
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl FlowEncoder for TestEncoder {
     }
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize {
         let mut n = flows.len().min(self.max);
-        if self.seq % 3 == 0 && n > 1 {
+        if self.seq.is_multiple_of(3) && n > 1 {
             n -= 1;
         }
         out.clear();

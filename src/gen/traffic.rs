@@ -69,7 +69,7 @@ const ACTIVE_TIMEOUT_MS: u64 = 120_000;
 /// How many flows the `steady` scenario repeats.
 const STEADY_FLOWS: usize = 16;
 /// Share of flows that come from a heavy hitter in `mix`.
-const HEAVY_SHARE: f64 = 0.01;
+const HEAVY_SHARE: f64 = 0.002;
 
 /// The scan scenario's attacker and victim, the DDoS target (documentation ranges).
 const SCANNER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 66);
@@ -324,7 +324,7 @@ impl Traffic {
     fn heavy_flow(&mut self, now_ms: u64) -> Flow {
         let h = self.heavy[self.dice.below(self.heavy.len() as u32) as usize];
         let svc = SERVICES[h.service];
-        let packets = (self.dice.lognormal(150_000.0, 0.5) as u64).clamp(10_000, MAX_PACKETS as u64);
+        let packets = (self.dice.lognormal(30_000.0, 0.7) as u64).clamp(5_000, MAX_PACKETS as u64);
         // Heavy hitters are downloads: mostly the server → client direction.
         let outbound = self.dice.chance(0.2);
         let mut f = self.conversation(now_ms, &svc, h.client, h.server, h.client_port, outbound, packets);

@@ -41,7 +41,10 @@ fn changes_survive_restart() {
     ok(data, &["add", "web"]);
     let added = ok(
         data,
-        &["channel", "add", "web/ssh", "--filter", "port 22", "--colour", "#FF9930", "--sign", "-", "--order", "4"],
+        &[
+            "channel", "add", "web/ssh", "--filter", "port 22", "--colour", "#FF9930", "--sign", "-",
+            "--order", "4",
+        ],
     );
     assert!(added.contains("added channel 'web/ssh'"), "{added}");
     ok(data, &["channel", "add", "web/dns", "--filter", "port 53", "--colour", "#EDC948", "--order", "1"]);

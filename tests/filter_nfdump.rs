@@ -133,7 +133,7 @@ fn craft_flows(unix_secs: u32) -> Vec<Flow> {
                 };
                 (port(), port())
             };
-            let mut addr = |rng: &mut SmallRng| -> IpAddr {
+            let addr = |rng: &mut SmallRng| -> IpAddr {
                 if rng.gen_bool(0.6) {
                     Ipv4Addr::new(10, 0, rng.gen_range(0..4), rng.gen_range(1..12)).into()
                 } else {

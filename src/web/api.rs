@@ -38,7 +38,8 @@ pub async fn overview(State(state): State<WebState>, params: Params) -> ApiResul
     let rollups = tokio::task::spawn_blocking(move || store.rollups(&p, start, stop))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("rollup read failed: {e}")))?;
-    let open = snapshot.open_buckets.iter().find(|r| r.profile == profile).map(|r| (r, snapshot.updated_ms / 1000));
+    let open =
+        snapshot.open_buckets.iter().find(|r| r.profile == profile).map(|r| (r, snapshot.updated_ms / 1000));
     let out = overview::build(OverviewInput {
         profile: &profile,
         channels,
@@ -116,7 +117,11 @@ pub async fn drilldown(State(state): State<WebState>, params: Params) -> ApiResu
             bytes: r.counters.bytes,
             pps: r.counters.packets as f64 / secs,
             bps: r.counters.bytes as f64 * 8.0 / secs,
-            bpp: if r.counters.packets == 0 { 0.0 } else { r.counters.bytes as f64 / r.counters.packets as f64 },
+            bpp: if r.counters.packets == 0 {
+                0.0
+            } else {
+                r.counters.bytes as f64 / r.counters.packets as f64
+            },
         })
         .collect();
     if csv {
@@ -163,8 +168,11 @@ pub async fn flows(State(state): State<WebState>, params: Params) -> ApiResult<R
     let filter = params.filter()?;
     let csv = params.csv()?;
     let filter_text = filter.source().to_string();
-    let out = run_query(&state, Query { from_ms: from * 1000, to_ms: to * 1000, filter, mode: Mode::List { limit } })
-        .await?;
+    let out = run_query(
+        &state,
+        Query { from_ms: from * 1000, to_ms: to * 1000, filter, mode: Mode::List { limit } },
+    )
+    .await?;
     let rows: Vec<FlowRow> = out.flows.iter().take(limit).map(FlowRow::from_flow).collect();
     if csv {
         let mut doc = Csv::default();
@@ -294,7 +302,12 @@ const WINDOW: &str = "range=1h|6h|24h|7d|30d or from=&to= (Unix seconds or RFC 3
 
 pub const ROUTES: &[RouteDoc] = &[
     RouteDoc { method: "GET", path: "/api", params: "", description: "this list" },
-    RouteDoc { method: "GET", path: "/api/status", params: "", description: "collector status, storage, retention" },
+    RouteDoc {
+        method: "GET",
+        path: "/api/status",
+        params: "",
+        description: "collector status, storage, retention",
+    },
     RouteDoc { method: "GET", path: "/api/profiles", params: "", description: "profiles and their channels" },
     RouteDoc {
         method: "GET",

@@ -114,7 +114,10 @@ pub async fn add(
     let view = edit(&state, move |profiles| {
         let p = find_profile(profiles, &profile)?;
         if p.channels.iter().any(|c| c.name == channel.name) {
-            return Err(ApiError::Conflict(format!("profile {profile:?} already has a channel {:?}", channel.name)));
+            return Err(ApiError::Conflict(format!(
+                "profile {profile:?} already has a channel {:?}",
+                channel.name
+            )));
         }
         let order = new.order.unwrap_or_else(|| p.channels.iter().map(|c| c.order + 1).max().unwrap_or(0));
         p.channels.push(Channel { order, ..channel });
@@ -190,7 +193,10 @@ async fn edit<T: Send + 'static>(
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("profile edit task failed: {e}")))?
 }
 
-fn find_profile<'a>(profiles: &'a mut Profiles, name: &str) -> ApiResult<&'a mut super::profile_shim::Profile> {
+fn find_profile<'a>(
+    profiles: &'a mut Profiles,
+    name: &str,
+) -> ApiResult<&'a mut super::profile_shim::Profile> {
     profiles
         .profiles
         .iter_mut()
@@ -254,9 +260,8 @@ fn valid_name(name: &str) -> ApiResult<String> {
 }
 
 fn valid_colour(colour: &str) -> ApiResult<String> {
-    let ok = colour.len() == 7
-        && colour.starts_with('#')
-        && colour[1..].chars().all(|c| c.is_ascii_hexdigit());
+    let ok =
+        colour.len() == 7 && colour.starts_with('#') && colour[1..].chars().all(|c| c.is_ascii_hexdigit());
     if ok {
         Ok(colour.to_ascii_lowercase())
     } else {

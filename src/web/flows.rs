@@ -29,7 +29,8 @@ pub fn protocol_name(p: u8) -> String {
 
 /// nfdump's flag column: `UAPRSF`, a dot for each flag not set.
 pub fn tcp_flags(flags: u8) -> String {
-    const NAMES: [(u8, char); 6] = [(0x20, 'U'), (0x10, 'A'), (0x08, 'P'), (0x04, 'R'), (0x02, 'S'), (0x01, 'F')];
+    const NAMES: [(u8, char); 6] =
+        [(0x20, 'U'), (0x10, 'A'), (0x08, 'P'), (0x04, 'R'), (0x02, 'S'), (0x01, 'F')];
     NAMES.iter().map(|(bit, c)| if flags & bit != 0 { *c } else { '.' }).collect()
 }
 
@@ -69,7 +70,11 @@ impl FlowRow {
             src_port: f.src_port,
             dst_addr: f.dst_addr.to_string(),
             dst_port: f.dst_port,
-            tcp_flags: if f.protocol == crate::flow::proto::TCP { tcp_flags(f.tcp_flags) } else { String::new() },
+            tcp_flags: if f.protocol == crate::flow::proto::TCP {
+                tcp_flags(f.tcp_flags)
+            } else {
+                String::new()
+            },
             tos: f.tos,
             packets: f.packets,
             bytes: f.bytes,
@@ -161,7 +166,10 @@ impl Csv {
         use axum::response::IntoResponse;
         let disposition = format!("attachment; filename=\"{filename}\"");
         (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
             self.out,
         )
             .into_response()

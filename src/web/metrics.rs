@@ -57,20 +57,28 @@ pub fn render(s: &LiveSnapshot, usage: &StoreUsage) -> String {
         ("wvnr_exporter_bytes_total", "counter", "Bytes the flows describe (sampling-corrected).", |e| {
             e.bytes as f64
         }),
-        ("wvnr_exporter_flow_rate", "gauge", "Flows per second over the last publish interval.", |e| e.flow_rate),
-        ("wvnr_exporter_templates", "gauge", "Templates known for the exporter.", |e| e.templates as f64),
-        ("wvnr_exporter_sampling_interval", "gauge", "Announced sampling interval (0 = never announced).", |e| {
-            e.sampling.unwrap_or(0) as f64
+        ("wvnr_exporter_flow_rate", "gauge", "Flows per second over the last publish interval.", |e| {
+            e.flow_rate
         }),
+        ("wvnr_exporter_templates", "gauge", "Templates known for the exporter.", |e| e.templates as f64),
+        (
+            "wvnr_exporter_sampling_interval",
+            "gauge",
+            "Announced sampling interval (0 = never announced).",
+            |e| e.sampling.unwrap_or(0) as f64,
+        ),
         ("wvnr_exporter_missing_flows_total", "counter", "Flows the sequence numbers say were lost.", |e| {
             e.missing_flows as f64
         }),
         ("wvnr_exporter_decode_errors_total", "counter", "Datagrams or sets that failed to decode.", |e| {
             e.decode_errors as f64
         }),
-        ("wvnr_exporter_last_seen_seconds", "gauge", "When the exporter was last heard from (Unix seconds).", |e| {
-            e.last_seen_ms as f64 / 1000.0
-        }),
+        (
+            "wvnr_exporter_last_seen_seconds",
+            "gauge",
+            "When the exporter was last heard from (Unix seconds).",
+            |e| e.last_seen_ms as f64 / 1000.0,
+        ),
     ];
     for (name, kind, help, value) in exporter_metrics {
         f.head(name, kind, help);
@@ -85,7 +93,11 @@ pub fn render(s: &LiveSnapshot, usage: &StoreUsage) -> String {
             f.sample(name, &labels, value(e));
         }
     }
-    f.head("wvnr_exporter_missing_datagrams_total", "counter", "Datagrams the sequence numbers say were lost.");
+    f.head(
+        "wvnr_exporter_missing_datagrams_total",
+        "counter",
+        "Datagrams the sequence numbers say were lost.",
+    );
     for e in &s.exporters {
         let addr = e.address.map(|a| a.to_string()).unwrap_or_default();
         let labels = format!("exporter=\"{}\",source=\"{}\"", label(&addr), label(&e.source));
@@ -116,14 +128,26 @@ pub fn render(s: &LiveSnapshot, usage: &StoreUsage) -> String {
         f.sample(name, "", v);
     }
     if let Some(oldest) = usage.oldest_bucket {
-        f.head("wvnr_store_oldest_bucket_seconds", "gauge", "Start of the oldest stored bucket (Unix seconds).");
+        f.head(
+            "wvnr_store_oldest_bucket_seconds",
+            "gauge",
+            "Start of the oldest stored bucket (Unix seconds).",
+        );
         f.sample("wvnr_store_oldest_bucket_seconds", "", oldest as f64);
     }
     if let Some(newest) = usage.newest_bucket {
-        f.head("wvnr_store_newest_bucket_seconds", "gauge", "Start of the newest stored bucket (Unix seconds).");
+        f.head(
+            "wvnr_store_newest_bucket_seconds",
+            "gauge",
+            "Start of the newest stored bucket (Unix seconds).",
+        );
         f.sample("wvnr_store_newest_bucket_seconds", "", newest as f64);
     }
-    f.head("wvnr_live_updated_seconds", "gauge", "When the collector last published its status (Unix seconds).");
+    f.head(
+        "wvnr_live_updated_seconds",
+        "gauge",
+        "When the collector last published its status (Unix seconds).",
+    );
     f.sample("wvnr_live_updated_seconds", "", s.updated_ms as f64 / 1000.0);
     f.head("wvnr_start_time_seconds", "gauge", "When the collector started (Unix seconds).");
     f.sample("wvnr_start_time_seconds", "", s.started_ms as f64 / 1000.0);

@@ -64,7 +64,6 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(pages::overview))
         .route("/exporters", get(pages::exporters))
         .route("/assets/{name}", get(pages::static_asset))
-        .route("/api", get(api::index))
         .nest("/api", api)
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(pages::healthz))

@@ -98,7 +98,9 @@ impl Params {
             "pps" => Ok(OrderBy::Pps),
             "bps" => Ok(OrderBy::Bps),
             "bpp" => Ok(OrderBy::Bpp),
-            other => Err(ApiError::bad(format!("order {other:?}: use flows, packets, bytes, pps, bps or bpp"))),
+            other => {
+                Err(ApiError::bad(format!("order {other:?}: use flows, packets, bytes, pps, bps or bpp")))
+            }
         }
     }
 

@@ -21,6 +21,7 @@ const CAPTURE: &str = "sf-pmacctd.pcap";
 type ByKey = BTreeMap<(u8, u16), Counters>;
 
 struct Decoded {
+    decoder: SflowDecoder,
     flows: Vec<Flow>,
     stats: DecodeStats,
     datagrams: Vec<Vec<u8>>,
@@ -36,7 +37,7 @@ fn decode_capture() -> Decoded {
         dec.decode(&d.payload, d.src.ip(), d.time_ms, None, &mut stats, &mut |f| flows.push(*f));
         datagrams.push(d.payload);
     }
-    Decoded { flows, stats, datagrams }
+    Decoded { decoder: dec, flows, stats, datagrams }
 }
 
 fn by_key(flows: &[Flow]) -> ByKey {
@@ -86,6 +87,12 @@ fn golden_capture_matches_sfacctd_totals() {
     assert_eq!(total, want_total);
     assert_eq!(by_key(&d.flows), want);
     assert_eq!(d.stats.flows, want_total.flows);
+    // pmacctd sent one generic interface counter sample along the way.
+    let counters: Vec<_> = d.decoder.interfaces().collect();
+    assert_eq!(counters.len(), 1);
+    assert_eq!(counters[0].0, "127.0.0.1".parse::<IpAddr>().unwrap());
+    let c = d.decoder.interface_counters(counters[0].0, counters[0].1.if_index).unwrap();
+    assert_eq!(c, counters[0].1);
 }
 
 #[test]

@@ -38,8 +38,11 @@ pub fn sampled_ip_len(flow: &Flow) -> u16 {
 /// length), `sampling = max(sampling, 1)`, `first_ms = last_ms` (one packet),
 /// `source = Sflow`. What the header cannot carry is normalized: an IPv6 flow
 /// with an IPv4 address gets its v4-mapped form, an unspecified next hop takes
-/// the flow's family, VLAN ids keep 12 bits, ports exist only for TCP and UDP
+/// the flow's family, VLAN ids keep 12 bits, prefix lengths at most 128, ports exist only for TCP and UDP
 /// (ICMP: `dst_port = type << 8 | code`, `src_port = 0`), TCP flags only for TCP.
+///
+/// An IPv6 flow whose protocol is an extension header number (0, 43, 44, 51,
+/// 60) is not a real flow and does not survive the trip.
 ///
 /// The decoder also sets `exporter` (the datagram's source address), `domain`
 /// (the encoder's sub-agent id) and `first_ms = last_ms = received_ms`; this
@@ -70,6 +73,8 @@ pub fn as_sampled(flow: &Flow, sampling: u32) -> Flow {
     }
     f.src_vlan &= 0x0fff;
     f.dst_vlan &= 0x0fff;
+    f.src_mask = f.src_mask.min(128);
+    f.dst_mask = f.dst_mask.min(128);
     let len = u64::from(sampled_ip_len(&f));
     f.packets = u64::from(rate);
     f.bytes = len * u64::from(rate);

@@ -12,20 +12,26 @@ use tower::ServiceExt;
 
 use wvnr::flow::{bucket_start, Counters};
 use wvnr::live::{ExporterStatus, LiveSnapshot, LiveStatus, WorkerStatus};
+use wvnr::profile::Profiles;
 use wvnr::rollup::{BucketRollup, ChannelCounters};
 use wvnr::store::{Store, StoreConfig};
-use wvnr::web::{router, Profiles, WebState};
+use wvnr::web::{router, WebState};
 
 mod fixture {
-    use wvnr::web::Profiles;
+    use wvnr::profile::{Channel, Profile, Profiles, Sign};
 
     /// A profile `live` with http (above the axis) and dns (below).
     pub fn profiles() -> Profiles {
-        serde_json::from_value(serde_json::json!({"profiles": [{"name": "live", "channels": [
-            {"name": "http", "filter": "any", "colour": "#1f77b4", "sign": "plus", "order": 1},
-            {"name": "dns", "filter": "any", "colour": "#ff7f0e", "sign": "minus", "order": 2}
-        ]}]}))
-        .unwrap()
+        let ch = |name: &str, colour: &str, sign, order| Channel {
+            name: name.into(),
+            filter: "any".into(),
+            colour: colour.into(),
+            sign,
+            order,
+        };
+        let mut live = Profile::new("live");
+        live.channels = vec![ch("http", "#1f77b4", Sign::Plus, 1), ch("dns", "#ff7f0e", Sign::Minus, 2)];
+        Profiles { profiles: vec![live] }
     }
 }
 
@@ -411,7 +417,7 @@ async fn channel_edits_need_the_token_and_are_saved() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(send(&h.state, req).await.status, StatusCode::FORBIDDEN);
-    assert!(!h.state.data_dir.join("profiles.json").exists(), "nothing saved yet");
+    assert!(!Profiles::path(&h.state.data_dir).exists(), "nothing saved yet");
 
     // Same origin with the token: added, saved, visible.
     let req = edit("POST", uri, Some("s3cret"), Some(add.clone()))
@@ -475,14 +481,16 @@ async fn overview_sums_equal_the_stored_rollups() {
     }
     let from = last - 71 * 300;
     let to = last + 300;
-    let v = get(&h.state, &format!("/api/overview?profile=live&from={from}&to={to}&unit=packets")).await.json();
+    let v =
+        get(&h.state, &format!("/api/overview?profile=live&from={from}&to={to}&unit=packets")).await.json();
     assert_eq!(v["live"], json!(false));
     assert_eq!(v["points"].as_array().unwrap().len(), 72);
     let sum = |c: &Counters| json!({"flows": c.flows, "packets": c.packets, "bytes": c.bytes});
     assert_eq!(v["channels"][0]["sum"], sum(&want_http));
     assert_eq!(v["channels"][1]["sum"], sum(&want_dns));
     // Rates times seconds give the packets back.
-    let packets: f64 = v["channels"][0]["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() * 300.0).sum();
+    let packets: f64 =
+        v["channels"][0]["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() * 300.0).sum();
     assert!((packets / want_http.packets as f64 - 1.0).abs() < 1e-4, "{packets}");
 
     // 7 days: 30-minute steps, same totals.

@@ -39,3 +39,6 @@ pub use view::{
     ExtendedGateway, ExtendedRouter, ExtendedSwitch, FlowSample, InterfaceCounters, RawPacketHeader,
     SampledEthernet, SampledIp,
 };
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use super::record::*;
 use super::view::*;
 use super::*;
 use crate::flow::{proto, Flow};

@@ -2,16 +2,24 @@
 //! collector with embedded storage, an nfdump-compatible query engine and a
 //! web report. See docs/architecture.md for the data path.
 
+pub mod aggregate;
+pub mod channels;
 pub mod cli;
+pub mod collector;
+pub mod config;
 pub mod decode;
 pub mod filter;
 pub mod flow;
 pub mod gen;
+pub mod ingest;
 pub mod live;
+pub mod merge;
 pub mod pcap;
 pub mod profile;
 pub mod query;
 pub mod rollup;
+pub mod sources;
 pub mod store;
 pub mod web;
 pub mod wire;
+pub mod worker;

@@ -41,6 +41,11 @@ pub struct WorkerStatus {
     pub kernel_drops: u64,
     /// Receive buffer size the kernel granted, bytes.
     pub rcvbuf: u64,
+    /// Datagrams dropped by the collector: unlisted exporter on a shared port,
+    /// wrong protocol for the port, or truncated (larger than a receive slot).
+    pub dropped: u64,
+    /// Flows that could not be written to the store.
+    pub store_errors: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

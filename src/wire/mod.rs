@@ -6,10 +6,12 @@
 
 use crate::flow::{Flow, FlowSource};
 
+pub mod ie;
 pub mod inner;
 pub mod ipfix;
 pub mod netflow_v5;
 pub mod netflow_v9;
+pub mod sets;
 pub mod sflow;
 
 /// Why a datagram (or part of one) could not be decoded. `Copy`, so counting

@@ -1,0 +1,185 @@
+//! Starts and stops the collector: binds every worker's sockets (so a port in
+//! use fails before anything runs), starts the workers and the merge, and
+//! restores the open bucket and missing rollups from the stored raw flows.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::channels::ProfileRegistry;
+use crate::config::Config;
+use crate::decode::DecoderConfig;
+use crate::ingest::udp::{bind_collector_socket, claim_port};
+use crate::live::LiveStatus;
+use crate::merge::{now_ms, rebuild_missing_rollups, seed_open_bucket, MergeConfig, Merger, WorkerMessage};
+use crate::profile::Profiles;
+use crate::sources::SourceRouter;
+use crate::store::Store;
+use crate::worker::{Worker, WorkerConfig, WorkerSocket};
+
+/// How far back a start looks for buckets with flows but no rollup.
+const REBUILD_WINDOW_S: u64 = 2 * 86400;
+
+pub struct Collector {
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<Result<()>>>,
+    merger: Option<JoinHandle<Merger>>,
+    pub live: Arc<LiveStatus>,
+    pub store: Arc<Store>,
+    pub registry: Arc<ProfileRegistry>,
+    /// The UDP ports actually bound (port 0 in the config becomes a real one).
+    pub ports: Vec<u16>,
+}
+
+/// What a finished collector did.
+#[derive(Debug, Default)]
+pub struct CollectorSummary {
+    pub rollups_written: u64,
+    pub flows: u64,
+    pub datagrams: u64,
+}
+
+impl Collector {
+    pub fn start(cfg: &Config, store: Arc<Store>, profiles: &Profiles) -> Result<Collector> {
+        cfg.validate()?;
+        let sources = cfg.effective_sources();
+        let mut router = SourceRouter::new(&sources);
+        let registry = Arc::new(ProfileRegistry::new(profiles, sources.clone())?);
+        let live = Arc::new(LiveStatus::default());
+        let n_workers = cfg.worker_count();
+
+        // Bind every (worker, port) socket first: a port in use stops the start with one clear line.
+        let mut per_worker: Vec<Vec<WorkerSocket>> = (0..n_workers).map(|_| Vec::new()).collect();
+        let mut bound_ports = Vec::new();
+        for (pi, port) in router.ports.iter_mut().enumerate() {
+            let mut addr = SocketAddr::new(cfg.collector.listen, port.port);
+            addr.set_port(claim_port(addr)?);
+            for sockets in per_worker.iter_mut() {
+                let s = bind_collector_socket(addr, cfg.collector.rcvbuf)?;
+                // Port 0: the first bind picks a port, the other workers join it.
+                addr = s.socket.local_addr().context("local address")?;
+                sockets.push(WorkerSocket { socket: s, port_index: pi });
+            }
+            port.port = addr.port();
+            bound_ports.push(addr.port());
+        }
+        let granted = per_worker.first().and_then(|s| s.first()).map(|s| s.socket.rcvbuf).unwrap_or(0);
+        if granted < cfg.collector.rcvbuf {
+            tracing::warn!(
+                "socket receive buffer capped by the kernel at {granted} bytes (asked {}); \
+                 raise it with: sysctl -w net.core.rmem_max={}",
+                cfg.collector.rcvbuf,
+                cfg.collector.rcvbuf
+            );
+        }
+        let router = Arc::new(router);
+
+        let mut merger = Merger::new(MergeConfig::default(), store.clone(), live.clone(), registry.clone());
+        let set = registry.current();
+        let now = now_ms();
+        let seed =
+            seed_open_bucket(&store, &set, &router, now).context("cannot read the open bucket's flows")?;
+        let seeded: u64 = seed.iter().map(|t| t.total.flows).sum();
+        if seeded > 0 {
+            tracing::info!(
+                "restart mid-bucket: {seeded} flows already stored in the open bucket counted again"
+            );
+        }
+        merger.add_tables(&set.shape, seed);
+        {
+            // Buckets with flows but no rollup (crash, backfill, ingest): rebuilt in the background.
+            let (store, router, set) = (store.clone(), router.clone(), set.clone());
+            let open = crate::flow::bucket_start(now);
+            std::thread::Builder::new().name("wvnr-rebuild".into()).spawn(move || {
+                match rebuild_missing_rollups(
+                    &store,
+                    &set,
+                    &router,
+                    open.saturating_sub(REBUILD_WINDOW_S),
+                    open,
+                ) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("rebuilt the rollups of {n} buckets from stored flows"),
+                    Err(e) => tracing::error!("cannot rebuild rollups: {e:#}"),
+                }
+            })?;
+        }
+
+        let (tx, rx) = crossbeam_channel::bounded::<WorkerMessage>(n_workers * 16);
+        let stop = Arc::new(AtomicBool::new(false));
+        let decoder_cfg = DecoderConfig {
+            max_exporters: cfg.decoder.max_exporters,
+            max_templates_per_exporter: cfg.decoder.max_templates,
+            ..DecoderConfig::default()
+        };
+        let mut workers = Vec::with_capacity(n_workers);
+        for (id, sockets) in per_worker.into_iter().enumerate() {
+            let wcfg = WorkerConfig {
+                id: id as u32,
+                batch: cfg.collector.batch,
+                flush_every: Duration::from_millis(cfg.store.flush_ms.max(10)),
+                handover_every: Duration::from_secs(2),
+                pin_core: cfg.collector.pin_workers.then_some(id),
+            };
+            let writer = store.writer(id as u32).context("cannot open the store for writing")?;
+            let worker = Worker::new(
+                wcfg,
+                sockets,
+                decoder_cfg.clone(),
+                cfg.decoder.max_exporters,
+                writer,
+                registry.clone(),
+                router.clone(),
+                tx.clone(),
+            );
+            let stop = stop.clone();
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("wvnr-worker-{id}"))
+                    .spawn(move || worker.run(&stop))?,
+            );
+        }
+        drop(tx);
+        let merger = std::thread::Builder::new().name("wvnr-merge".into()).spawn(move || merger.run(rx))?;
+        tracing::info!(
+            "collector: {n_workers} workers on UDP {:?} ({}), data in {}",
+            bound_ports,
+            cfg.collector.listen,
+            store.dir().display()
+        );
+        Ok(Collector { stop, workers, merger: Some(merger), live, store, registry, ports: bound_ports })
+    }
+
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Stops the workers (they read what is queued, flush and hand over), then the merge.
+    pub fn stop(mut self) -> Result<CollectorSummary> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut first_error = None;
+        for w in self.workers.drain(..) {
+            match w.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(_) => first_error = first_error.or(Some(anyhow!("a worker thread panicked"))),
+            }
+        }
+        let merger =
+            self.merger.take().expect("stop runs once").join().map_err(|_| anyhow!("the merge panicked"))?;
+        let snapshot = self.live.snapshot();
+        let summary = CollectorSummary {
+            rollups_written: merger.rollups_written,
+            flows: snapshot.workers.iter().map(|w| w.flows).sum(),
+            datagrams: snapshot.workers.iter().map(|w| w.datagrams).sum(),
+        };
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(summary),
+        }
+    }
+}

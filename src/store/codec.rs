@@ -1,0 +1,146 @@
+//! Byte-level helpers for the segment format: LEB128 varints, zigzag, and a
+//! bounds-checked reader that turns any truncation into an error (never a panic).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+#[inline]
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Family tag of an address column entry: 4 or 6 (the bytes that follow are 4 or 16).
+#[inline]
+pub fn put_addr(tags: &mut Vec<u8>, bytes: &mut Vec<u8>, addr: &IpAddr) {
+    match addr {
+        IpAddr::V4(a) => {
+            tags.push(4);
+            bytes.extend_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            tags.push(6);
+            bytes.extend_from_slice(&a.octets());
+        }
+    }
+}
+
+/// A checked cursor over a decoded block payload.
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncated;
+
+impl<'a> Cursor<'a> {
+    pub fn new(buf: &'a [u8]) -> Cursor<'a> {
+        Cursor { buf, pos: 0 }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    #[inline]
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], Truncated> {
+        if self.remaining() < n {
+            return Err(Truncated);
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    #[inline]
+    pub fn u8(&mut self) -> Result<u8, Truncated> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    #[inline]
+    pub fn u16(&mut self) -> Result<u16, Truncated> {
+        let b = self.bytes(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    #[inline]
+    pub fn varint(&mut self) -> Result<u64, Truncated> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Truncated)
+    }
+
+    #[inline]
+    pub fn varint_u32(&mut self) -> Result<u32, Truncated> {
+        u32::try_from(self.varint()?).map_err(|_| Truncated)
+    }
+
+    #[inline]
+    pub fn varint_u16(&mut self) -> Result<u16, Truncated> {
+        u16::try_from(self.varint()?).map_err(|_| Truncated)
+    }
+
+    /// One address of a column whose tag was already read.
+    #[inline]
+    pub fn addr(&mut self, tag: u8) -> Result<IpAddr, Truncated> {
+        match tag {
+            4 => {
+                let b = self.bytes(4)?;
+                Ok(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])))
+            }
+            6 => {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(self.bytes(16)?);
+                Ok(IpAddr::V6(Ipv6Addr::from(o)))
+            }
+            _ => Err(Truncated),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trip_and_truncation() {
+        let vals = [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX];
+        let mut out = Vec::new();
+        for v in vals {
+            put_varint(&mut out, v);
+        }
+        let mut c = Cursor::new(&out);
+        for v in vals {
+            assert_eq!(c.varint().unwrap(), v);
+        }
+        assert_eq!(c.varint(), Err(Truncated));
+        let mut c = Cursor::new(&[0x80, 0x80]);
+        assert_eq!(c.varint(), Err(Truncated));
+    }
+
+    #[test]
+    fn zigzag_round_trip() {
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX, -12345] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+}

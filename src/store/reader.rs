@@ -1,0 +1,146 @@
+//! Reading segment files block by block: skip blocks by their header statistics,
+//! verify checksums, and stop at a torn tail (partial or corrupt last block).
+
+use std::fs::File;
+use std::io::{BufReader, ErrorKind, Read};
+use std::path::Path;
+
+use crate::flow::Flow;
+
+use super::segment::{
+    decode_block, parse_file_header, BlockHeader, BlockStats, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
+};
+
+/// Optional block-skipping constraints a scan may use (all must hold for a flow to matter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanHint {
+    /// Only flows with this IP protocol.
+    pub protocol: Option<u8>,
+    /// Only flows with this source or destination port.
+    pub port: Option<u16>,
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
+}
+
+impl ScanHint {
+    pub fn may_match(&self, s: &BlockStats) -> bool {
+        let in_src = |p: u16| (s.min_src_port..=s.max_src_port).contains(&p);
+        let in_dst = |p: u16| (s.min_dst_port..=s.max_dst_port).contains(&p);
+        self.protocol.is_none_or(|p| s.has_protocol(p))
+            && self.port.is_none_or(|p| in_src(p) || in_dst(p))
+            && self.src_port.is_none_or(in_src)
+            && self.dst_port.is_none_or(in_dst)
+    }
+}
+
+/// Reusable per-thread buffers.
+#[derive(Default)]
+pub struct ReadBuffers {
+    payload: Vec<u8>,
+    scratch: Vec<u8>,
+    pub flows: Vec<Flow>,
+}
+
+/// What reading one segment found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentOutcome {
+    pub blocks_read: u64,
+    pub blocks_skipped: u64,
+    pub flows_read: u64,
+    /// 1 when the file ends in a partial or corrupt block (everything after it is ignored).
+    pub torn_blocks: u64,
+    /// Bytes up to the end of the last good block (where a writer may append).
+    pub valid_len: u64,
+}
+
+/// Reads exactly `buf.len()` bytes; Ok(false) on a clean or partial end of file.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Reads the segment at `path`, calling `f` with the flows of each block whose received_ms
+/// is in [from_ms, to_ms) (flows outside are dropped from partly overlapping blocks).
+/// `verify_all` decodes even blocks the range or hint excludes (used to find the valid length).
+pub fn read_segment(
+    path: &Path,
+    from_ms: u64,
+    to_ms: u64,
+    hint: &ScanHint,
+    verify_all: bool,
+    bufs: &mut ReadBuffers,
+    f: &mut dyn FnMut(&[Flow]),
+) -> std::io::Result<SegmentOutcome> {
+    let file = File::open(path)?;
+    // Read only what existed when we started: a writer may be appending right now.
+    let len = file.metadata()?.len();
+    let mut r = BufReader::with_capacity(256 * 1024, file.take(len));
+    let mut out = SegmentOutcome::default();
+    let mut fh = [0u8; FILE_HEADER_LEN];
+    if !read_full(&mut r, &mut fh)? || parse_file_header(&fh).is_none() {
+        out.torn_blocks = u64::from(len > 0);
+        return Ok(out);
+    }
+    let mut pos = FILE_HEADER_LEN as u64;
+    out.valid_len = pos;
+    loop {
+        let mut hb = [0u8; BLOCK_HEADER_LEN];
+        if pos == len {
+            break;
+        }
+        if !read_full(&mut r, &mut hb)? {
+            out.torn_blocks = 1;
+            break;
+        }
+        let Ok(hdr) = BlockHeader::parse(&hb) else {
+            out.torn_blocks = 1;
+            break;
+        };
+        let end = pos + (BLOCK_HEADER_LEN as u64) + u64::from(hdr.comp_len);
+        if end > len {
+            out.torn_blocks = 1;
+            break;
+        }
+        let wanted = hdr.stats.overlaps(from_ms, to_ms) && hint.may_match(&hdr.stats);
+        if !wanted && !verify_all {
+            r.seek_relative(i64::from(hdr.comp_len))?;
+            out.blocks_skipped += 1;
+            pos = end;
+            out.valid_len = end;
+            continue;
+        }
+        bufs.payload.resize(hdr.comp_len as usize, 0);
+        if !read_full(&mut r, &mut bufs.payload)? {
+            out.torn_blocks = 1;
+            break;
+        }
+        if decode_block(&hdr, &hb, &bufs.payload, &mut bufs.scratch, &mut bufs.flows).is_err() {
+            out.torn_blocks = 1;
+            break;
+        }
+        pos = end;
+        out.valid_len = end;
+        if !wanted {
+            out.blocks_skipped += 1;
+            continue;
+        }
+        out.blocks_read += 1;
+        let s = &hdr.stats;
+        if s.min_received_ms < from_ms || s.max_received_ms >= to_ms {
+            bufs.flows.retain(|fl| fl.received_ms >= from_ms && fl.received_ms < to_ms);
+        }
+        out.flows_read += bufs.flows.len() as u64;
+        if !bufs.flows.is_empty() {
+            f(&bufs.flows);
+        }
+    }
+    Ok(out)
+}

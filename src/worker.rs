@@ -1,0 +1,300 @@
+//! The per-core loop: read a batch with recvmmsg, decode each datagram, count
+//! every flow into this worker's own tables and append it to this worker's own
+//! segment. Nothing on this path is shared or locked; every ~2 s the tables go
+//! to the merge over a bounded channel, and every second the segment is flushed.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::Sender;
+use hashbrown::HashMap;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::aggregate::{Aggregator, WORKER_TOP_CAP};
+use crate::channels::{ProfileRegistry, ProfileSet};
+use crate::decode::{Decoder, DecoderConfig, ExporterInfo};
+use crate::flow::Flow;
+use crate::ingest::udp::{into_mio, CollectorSocket, RecvBatch};
+use crate::live::{ExporterStatus, WorkerStatus};
+use crate::merge::{now_ms, WorkerMessage};
+use crate::sources::SourceRouter;
+use crate::store::FlowWriter;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub id: u32,
+    pub batch: usize,
+    pub flush_every: Duration,
+    pub handover_every: Duration,
+    /// Core to pin this thread to.
+    pub pin_core: Option<usize>,
+}
+
+/// One bound socket of this worker and the index of its port in the router.
+pub struct WorkerSocket {
+    pub socket: CollectorSocket,
+    pub port_index: usize,
+}
+
+pub struct Worker {
+    cfg: WorkerConfig,
+    sockets: Vec<mio::net::UdpSocket>,
+    port_of_socket: Vec<usize>,
+    rcvbuf: u64,
+    decoder: Decoder,
+    agg: Aggregator,
+    writer: FlowWriter,
+    registry: Arc<ProfileRegistry>,
+    set: Arc<ProfileSet>,
+    router: Arc<SourceRouter>,
+    tx: Sender<WorkerMessage>,
+    /// Exporter → source it was last routed to (bounded like the decoder's exporter table).
+    exporter_source: HashMap<IpAddr, usize>,
+    max_exporters: usize,
+    status: WorkerStatus,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: WorkerConfig,
+        sockets: Vec<WorkerSocket>,
+        decoder_cfg: DecoderConfig,
+        max_exporters: usize,
+        writer: FlowWriter,
+        registry: Arc<ProfileRegistry>,
+        router: Arc<SourceRouter>,
+        tx: Sender<WorkerMessage>,
+    ) -> Worker {
+        let set = registry.current();
+        let rcvbuf = sockets.iter().map(|s| s.socket.rcvbuf as u64).min().unwrap_or(0);
+        let port_of_socket = sockets.iter().map(|s| s.port_index).collect();
+        let sockets = sockets.into_iter().map(|s| into_mio(s.socket.socket)).collect();
+        Worker {
+            status: WorkerStatus { id: cfg.id, rcvbuf, ..Default::default() },
+            agg: Aggregator::new(set.shape.clone(), WORKER_TOP_CAP),
+            cfg,
+            sockets,
+            port_of_socket,
+            rcvbuf,
+            decoder: Decoder::new(decoder_cfg),
+            writer,
+            registry,
+            set,
+            router,
+            tx,
+            exporter_source: HashMap::new(),
+            max_exporters,
+        }
+    }
+
+    /// Runs until `stop` is set; then flushes the store and hands over the last tables.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<()> {
+        if let Some(core) = self.cfg.pin_core {
+            crate::ingest::pin_to_core(core);
+        }
+        let mut poll = Poll::new().context("cannot create a poll instance")?;
+        for (i, s) in self.sockets.iter_mut().enumerate() {
+            poll.registry().register(s, Token(i), Interest::READABLE).context("cannot register a socket")?;
+        }
+        let mut events = Events::with_capacity(64);
+        let mut batch = RecvBatch::new(self.cfg.batch);
+        let mut last_flush = Instant::now();
+        let mut last_handover = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Err(e) = poll.poll(&mut events, Some(Duration::from_millis(100))) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e).context("poll failed");
+                }
+            }
+            for ev in events.iter() {
+                self.drain_socket(ev.token().0, &mut batch);
+            }
+            if last_flush.elapsed() >= self.cfg.flush_every {
+                self.flush_store();
+                last_flush = Instant::now();
+            }
+            if last_handover.elapsed() >= self.cfg.handover_every {
+                self.hand_over(false);
+                last_handover = Instant::now();
+            }
+        }
+        // Read what is already queued so a clean stop loses nothing the kernel accepted.
+        for i in 0..self.sockets.len() {
+            self.drain_socket(i, &mut batch);
+        }
+        self.flush_store();
+        self.hand_over(true);
+        self.writer.finish().context("cannot close the store's segment files")?;
+        Ok(())
+    }
+
+    /// Reads socket `index` until the kernel has nothing more (mio is edge-triggered).
+    fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) {
+        let Some(port) = self.port_of_socket.get(index).map(|&p| &self.router.ports[p]) else { return };
+        let port = port.clone();
+        loop {
+            let n = match batch.recv(&self.sockets[index]) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(worker = self.cfg.id, "recvmmsg failed: {e}");
+                    0
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            self.status.kernel_drops = self.status.kernel_drops.max(batch.kernel_drops as u64);
+            self.refresh_profiles();
+            let received_ms = now_ms();
+            for i in 0..n {
+                let (bytes, from, truncated) = batch.datagram(i);
+                self.status.datagrams += 1;
+                let Some(from) = from else {
+                    self.status.dropped += 1;
+                    continue;
+                };
+                if truncated {
+                    self.status.dropped += 1;
+                    continue;
+                }
+                let Some(source) = port.route(from.ip()) else {
+                    self.status.dropped += 1;
+                    continue;
+                };
+                match crate::wire::sniff(bytes) {
+                    Some(p) if !SourceRouter::accepts(port.protocol, p) => {
+                        self.status.dropped += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
+                if self.exporter_source.len() < self.max_exporters
+                    || self.exporter_source.contains_key(&from.ip())
+                {
+                    self.exporter_source.insert(from.ip(), source);
+                }
+                let sampling = self.router.sources[source].sampling;
+                let (agg, writer, set, status) =
+                    (&mut self.agg, &mut self.writer, &self.set, &mut self.status);
+                let mut sink = |flow: &Flow| {
+                    let mut f = *flow;
+                    if let Some(rate) = sampling {
+                        resample(&mut f, rate);
+                    }
+                    status.flows += 1;
+                    agg.add(&f, source, &set.compiled);
+                    if writer.append(&f).is_err() {
+                        status.store_errors += 1;
+                    }
+                };
+                self.decoder.decode(bytes, from, received_ms, &mut sink);
+            }
+        }
+    }
+
+    fn refresh_profiles(&mut self) {
+        if self.registry.generation() != self.set.generation {
+            let next = self.registry.current();
+            let old = self.agg.reshape(next.shape.clone());
+            let old_shape = self.set.shape.clone();
+            self.set = next;
+            if !old.is_empty() {
+                let _ = self.tx.send(WorkerMessage::Tables { shape: old_shape, tables: old });
+            }
+        }
+    }
+
+    fn flush_store(&mut self) {
+        if let Err(e) = self.writer.flush() {
+            self.status.store_errors += 1;
+            tracing::error!(worker = self.cfg.id, "cannot flush flows to the store: {e:#}");
+        }
+    }
+
+    /// Sends the tables and the status to the merge. A full channel means the merge
+    /// is behind: wait for it (bounded memory) unless stopping.
+    fn hand_over(&mut self, last: bool) {
+        let tables = self.agg.take();
+        if !tables.is_empty() {
+            let _ = self.tx.send(WorkerMessage::Tables { shape: self.set.shape.clone(), tables });
+        }
+        self.status.rcvbuf = self.rcvbuf;
+        let exporters = self.exporter_statuses();
+        let msg = WorkerMessage::Status {
+            status: self.status.clone(),
+            exporters,
+            decode: self.decoder.stats().clone(),
+        };
+        if last {
+            let _ = self.tx.send(msg);
+        } else {
+            let _ = self.tx.try_send(msg);
+        }
+    }
+
+    fn exporter_statuses(&self) -> Vec<ExporterStatus> {
+        self.decoder
+            .exporters()
+            .into_iter()
+            .map(|info| {
+                let source = self
+                    .exporter_source
+                    .get(&info.address)
+                    .and_then(|&i| self.router.sources.get(i))
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default();
+                exporter_status(&info, source)
+            })
+            .collect()
+    }
+}
+
+fn exporter_status(info: &ExporterInfo, source: String) -> ExporterStatus {
+    ExporterStatus {
+        address: Some(info.address),
+        source,
+        protocol: info.protocol.as_str().to_string(),
+        datagrams: info.datagrams,
+        flows: info.flows,
+        packets: info.packets,
+        bytes: info.bytes,
+        flow_rate: 0.0,
+        templates: info.templates as u64,
+        sampling: info.sampling,
+        missing_flows: info.missing_flows,
+        missing_datagrams: info.missing_datagrams,
+        decode_errors: info.decode_errors,
+        last_seen_ms: info.last_seen_ms,
+    }
+}
+
+/// Rescales a flow's counts from the sampling interval it was decoded with to `rate`.
+#[inline]
+pub fn resample(f: &mut Flow, rate: u32) {
+    let old = f.sampling.max(1) as u64;
+    if old == rate as u64 {
+        return;
+    }
+    f.packets = f.packets / old * rate as u64;
+    f.bytes = f.bytes / old * rate as u64;
+    f.sampling = rate;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resample_rescales_from_the_decoded_interval() {
+        let mut f = Flow { packets: 10 * 100, bytes: 1500 * 100, sampling: 100, ..Flow::EMPTY };
+        resample(&mut f, 1000);
+        assert_eq!((f.packets, f.bytes, f.sampling), (10 * 1000, 1500 * 1000, 1000));
+        let mut g = Flow { packets: 7, bytes: 700, sampling: 1, ..Flow::EMPTY };
+        resample(&mut g, 64);
+        assert_eq!((g.packets, g.bytes), (7 * 64, 700 * 64));
+    }
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 
 use super::pace::{pause, TokenBucket};
+use super::pool::FlowPool;
 use super::rng::derive_seed;
 use super::send::BatchSender;
 use super::totals::{ExporterTotals, Totals};
@@ -26,15 +27,25 @@ pub type EncoderFactory = dyn Fn(u32, FlowSource, EncoderConfig) -> Box<dyn Flow
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 /// Exporters' uptime at the start of the run (v5/v9 carry times relative to boot).
 const UPTIME_AT_START_MS: u64 = 86_400_000;
+/// Smallest flow pool of one exporter (when the pool is on).
+const MIN_POOL_PER_EXPORTER: usize = 256;
 
 struct Exporter {
     source: SocketAddr,
     encoder: Box<dyn FlowEncoder>,
-    traffic: Traffic,
+    flows: Feed,
     /// Flows generated but not yet taken by the encoder (a datagram may take fewer than offered).
     pending: Vec<Flow>,
     sender: Option<BatchSender>,
     totals: ExporterTotals,
+}
+
+/// Where an exporter's flows come from.
+enum Feed {
+    /// A fresh draw from the model for every flow.
+    Fresh(Traffic),
+    /// Pre-drawn flows, replayed (see `pool.rs`); already in the protocol's view.
+    Pool(FlowPool),
 }
 
 enum Sink {
@@ -125,7 +136,7 @@ impl Generator {
             if encoder.max_flows_per_datagram() == 0 {
                 bail!("the {} encoder carries no flows per datagram", protocol_name(cfg.protocol));
             }
-            let traffic = Traffic::new(TrafficConfig {
+            let mut traffic = Traffic::new(TrafficConfig {
                 scenario: cfg.scenario,
                 ipv6_fraction: cfg.ipv6_fraction,
                 sampling: cfg.sampling,
@@ -134,6 +145,19 @@ impl Generator {
                 domain,
                 source: cfg.protocol,
             });
+            let flows = match cfg.pool_flows {
+                0 => Feed::Fresh(traffic),
+                total => {
+                    // No bigger than a counted run can use.
+                    let needed = cfg.count.map_or(usize::MAX, |c| {
+                        (c as usize).saturating_mul(encoder.max_flows_per_datagram()) / cfg.exporters as usize
+                            + 1
+                    });
+                    let size = (total / cfg.exporters as usize).max(MIN_POOL_PER_EXPORTER).min(needed);
+                    let carry = |f| as_carried(cfg.protocol, f, cfg.sampling);
+                    Feed::Pool(FlowPool::new(&mut traffic, size, clock.now_ms(), carry))
+                }
+            };
             let totals = ExporterTotals {
                 address: source.ip().to_string(),
                 port: if sender.is_some() { source.port() } else { 0 },
@@ -141,7 +165,7 @@ impl Generator {
                 ..ExporterTotals::default()
             };
             let pending = Vec::with_capacity(encoder.max_flows_per_datagram());
-            exporters.push(Exporter { source, encoder, traffic, pending, sender, totals });
+            exporters.push(Exporter { source, encoder, flows, pending, sender, totals });
         }
         let mut clock = clock;
         if let (Clock::Virtual { step_ms, .. }, Some(Rate::Flows(r))) = (&mut clock, cfg.rate) {
@@ -243,8 +267,11 @@ impl Generator {
                 Clock::Virtual { .. } => self.clock.now_ms(),
             };
             while ex.pending.len() < max {
-                let flow = ex.traffic.next_flow(now_ms);
-                ex.pending.push(as_carried(protocol, flow, sampling));
+                let flow = match &mut ex.flows {
+                    Feed::Fresh(traffic) => as_carried(protocol, traffic.next_flow(now_ms), sampling),
+                    Feed::Pool(pool) => pool.next_flow(now_ms),
+                };
+                ex.pending.push(flow);
             }
             let taken = ex.encoder.encode(&ex.pending, now_ms, &mut self.bufs[i]);
             if taken == 0 || taken > ex.pending.len() {

@@ -13,6 +13,28 @@ use std::time::{Duration, Instant};
 
 use common::{free_udp_port, require_tool, run_ok, wvnr_bin};
 
+/// Waits until the receiver has read everything queued on its UDP socket
+/// (rx_queue 0 in /proc/net/udp), so stopping it loses nothing; returns the
+/// socket's drop counter (datagrams the kernel discarded: a receiver too slow).
+fn wait_drained(port: u16) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let suffix = format!(":{port:04X}");
+    loop {
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+        let row = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|c| c[1].ends_with(&suffix));
+        let Some(cols) = row else { return 0 };
+        let queued = u64::from_str_radix(cols[4].split(':').nth(1).unwrap_or("0"), 16).unwrap_or(0);
+        if queued == 0 || Instant::now() > deadline {
+            return cols.last().and_then(|d| d.parse().ok()).unwrap_or(0);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 struct Nfcapd {
     child: Child,
 }
@@ -84,7 +106,9 @@ fn check(protocol: &str, sampling: u64, extra: &[&str]) {
             .args(["--exporters", "3", "--sampling", &sampling.to_string(), "--json"])
             .args(extra),
     );
+    let dropped = wait_drained(port);
     nfcapd.stop();
+    assert_eq!(dropped, 0, "the kernel dropped datagrams nfcapd did not read in time (machine overloaded?)");
     let t: serde_json::Value = serde_json::from_str(&out).unwrap();
     let (flows, packets, bytes) = nfdump_totals(dir.path());
     assert_eq!(t["datagrams"], 1500);

@@ -16,7 +16,7 @@ use super::send::BatchSender;
 use super::totals::{ExporterTotals, Totals};
 use super::traffic::{Traffic, TrafficConfig};
 use super::{as_carried, protocol_name, GenConfig, Rate, DEFAULT_SEEDED_START_MS, NOMINAL_CAPTURE_RATE};
-use crate::flow::{Flow, FlowSource};
+use crate::flow::{Counters, Flow, FlowSource};
 use crate::pcap::CaptureWriter;
 use crate::wire::{EncoderConfig, FlowEncoder};
 
@@ -79,7 +79,7 @@ pub struct Generator {
     /// One datagram buffer per batch slot, reused.
     bufs: Vec<Vec<u8>>,
     /// Per batch slot: the flows that datagram carries (counted once it is out).
-    slots: Vec<ExporterTotals>,
+    slots: Vec<Counters>,
 }
 
 impl Generator {
@@ -172,7 +172,7 @@ impl Generator {
             *step_ms = 1000.0 * exporters[0].encoder.max_flows_per_datagram() as f64 / r;
         }
         let bufs = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();
-        let slots = vec![ExporterTotals::default(); cfg.batch];
+        let slots = vec![Counters::default(); cfg.batch];
         Ok(Generator { cfg, exporters, sink, clock, bufs, slots })
     }
 
@@ -278,7 +278,7 @@ impl Generator {
                 bail!("the {} encoder took {taken} of {} flows", protocol_name(protocol), ex.pending.len());
             }
             let slot = &mut self.slots[i];
-            *slot = ExporterTotals { datagrams: 1, ..ExporterTotals::default() };
+            *slot = Counters::default();
             for f in ex.pending.drain(..taken) {
                 slot.add_flow(&f);
             }

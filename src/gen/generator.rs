@@ -53,10 +53,20 @@ enum Sink {
     Capture(CaptureWriter<BufWriter<std::fs::File>>),
 }
 
-/// The export clock: wall time when sending, a virtual clock (start + i / rate) for captures.
+/// The export clock: wall time when sending; for captures a virtual clock that
+/// advances 1/rate per datagram (or per flow, for a flow rate).
 enum Clock {
     Wall,
-    Virtual { start_ms: u64, step_ms: f64, ticks: u64 },
+    Virtual {
+        start_ms: u64,
+        /// Milliseconds per unit (datagram or flow).
+        step_ms: f64,
+        /// Units so far.
+        units: u64,
+        per_flow: bool,
+        /// Nothing is exported at or after this time (the capture's duration).
+        end_ms: Option<u64>,
+    },
 }
 
 impl Clock {
@@ -65,7 +75,7 @@ impl Clock {
             Clock::Wall => {
                 SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
             }
-            Clock::Virtual { start_ms, step_ms, ticks } => start_ms + (*ticks as f64 * step_ms) as u64,
+            Clock::Virtual { start_ms, step_ms, units, .. } => start_ms + (*units as f64 * step_ms) as u64,
         }
     }
 }
@@ -98,14 +108,15 @@ impl Generator {
                     Some(_) => DEFAULT_SEEDED_START_MS,
                     None => Clock::Wall.now_ms(),
                 });
-                let per_s = match cfg.rate {
-                    Some(Rate::Datagrams(r)) => r,
-                    // Flows per second over flows per datagram is fixed up below, once encoders exist.
-                    Some(Rate::Flows(r)) => r,
-                    None => NOMINAL_CAPTURE_RATE,
+                let (per_s, per_flow) = match cfg.rate {
+                    Some(Rate::Datagrams(r)) => (r, false),
+                    Some(Rate::Flows(r)) => (r, true),
+                    None => (NOMINAL_CAPTURE_RATE, false),
                 };
+                let end_ms = cfg.duration.map(|d| start_ms + d.as_millis() as u64);
                 let writer = CaptureWriter::create(path)?;
-                (Sink::Capture(writer), Clock::Virtual { start_ms, step_ms: 1000.0 / per_s, ticks: 0 })
+                let clock = Clock::Virtual { start_ms, step_ms: 1000.0 / per_s, units: 0, per_flow, end_ms };
+                (Sink::Capture(writer), clock)
             }
             None => (Sink::Udp, Clock::Wall),
         };
@@ -167,10 +178,6 @@ impl Generator {
             let pending = Vec::with_capacity(encoder.max_flows_per_datagram());
             exporters.push(Exporter { source, encoder, flows, pending, sender, totals });
         }
-        let mut clock = clock;
-        if let (Clock::Virtual { step_ms, .. }, Some(Rate::Flows(r))) = (&mut clock, cfg.rate) {
-            *step_ms = 1000.0 * exporters[0].encoder.max_flows_per_datagram() as f64 / r;
-        }
         let bufs = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();
         let slots = vec![Counters::default(); cfg.batch];
         Ok(Generator { cfg, exporters, sink, clock, bufs, slots })
@@ -201,14 +208,7 @@ impl Generator {
         };
         let mut bucket = rate.filter(|_| paced).map(|r| TokenBucket::new(r, batch as f64 * cost, started));
         let deadline = self.cfg.duration.map(|d| started + d);
-        // A capture's duration is on its export clock: a datagram count.
-        let count = match (&self.clock, self.cfg.duration) {
-            (Clock::Virtual { step_ms, .. }, Some(d)) => {
-                let n = (d.as_secs_f64() * 1000.0 / step_ms + 1e-9) as u64;
-                Some(self.cfg.count.map_or(n, |c| c.min(n)))
-            }
-            _ => self.cfg.count,
-        };
+        let count = self.cfg.count;
         let mut sent = 0u64;
         let mut turn = 0usize;
         let mut last_progress = started;
@@ -230,11 +230,18 @@ impl Generator {
                 }
                 n = n.min(allowed);
             }
-            let flows = self.send_batch(turn, n)?;
+            let (built, flows) = self.send_batch(turn, n)?;
             if let Some(b) = bucket.as_mut() {
-                b.take(if matches!(self.cfg.rate, Some(Rate::Flows(_))) { flows as f64 } else { n as f64 });
+                b.take(if matches!(self.cfg.rate, Some(Rate::Flows(_))) {
+                    flows as f64
+                } else {
+                    built as f64
+                });
             }
-            sent += n as u64;
+            sent += built as u64;
+            if built < n {
+                break; // the capture's export clock reached its end
+            }
             turn = (turn + 1) % self.exporters.len();
             if now.duration_since(last_progress) >= self.cfg.progress_every {
                 last_progress = now;
@@ -247,8 +254,9 @@ impl Generator {
         Ok(self.totals(started))
     }
 
-    /// Encodes `n` datagrams of exporter `turn` and sends (or writes) them; returns the flows they carried.
-    fn send_batch(&mut self, turn: usize, n: usize) -> Result<u64> {
+    /// Encodes up to `n` datagrams of exporter `turn` (fewer when a capture's
+    /// clock reaches its end) and sends or writes them; returns (datagrams, flows).
+    fn send_batch(&mut self, turn: usize, n: usize) -> Result<(usize, u64)> {
         let protocol = self.cfg.protocol;
         let sampling = self.cfg.sampling;
         let ex = &mut self.exporters[turn];
@@ -258,13 +266,18 @@ impl Generator {
             Clock::Wall => self.clock.now_ms(),
             Clock::Virtual { .. } => 0,
         };
-        for i in 0..n {
-            if let Clock::Virtual { ticks, .. } = &mut self.clock {
-                *ticks += 1;
-            }
+        let mut built = 0;
+        while built < n {
+            let i = built;
             let now_ms = match self.clock {
                 Clock::Wall => wall_ms,
-                Clock::Virtual { .. } => self.clock.now_ms(),
+                Clock::Virtual { end_ms, .. } => {
+                    let now = self.clock.now_ms();
+                    if end_ms.is_some_and(|end| now >= end) {
+                        break;
+                    }
+                    now
+                }
             };
             while ex.pending.len() < max {
                 let flow = match &mut ex.flows {
@@ -283,28 +296,33 @@ impl Generator {
                 slot.add_flow(&f);
             }
             flows += taken as u64;
+            if let Clock::Virtual { units, per_flow, .. } = &mut self.clock {
+                *units += if *per_flow { taken as u64 } else { 1 };
+            }
+            built += 1;
             if let Sink::Capture(w) = &mut self.sink {
                 w.write_udp(now_ms, ex.source, self.cfg.target, &self.bufs[i])?;
             }
         }
         if let Some(tx) = ex.sender.as_mut() {
-            tx.send_all(&self.bufs[..n]).with_context(|| format!("cannot send to {}", self.cfg.target))?;
+            tx.send_all(&self.bufs[..built])
+                .with_context(|| format!("cannot send to {}", self.cfg.target))?;
         }
         let t = &mut ex.totals;
-        for (slot, buf) in self.slots[..n].iter().zip(&self.bufs[..n]) {
+        for (slot, buf) in self.slots[..built].iter().zip(&self.bufs[..built]) {
             t.datagrams += 1;
             t.flows += slot.flows;
             t.packets += slot.packets;
             t.bytes += slot.bytes;
             t.payload_bytes += buf.len() as u64;
         }
-        Ok(flows)
+        Ok((built, flows))
     }
 
     fn totals(&self, started: Instant) -> Totals {
         let elapsed_s = match self.clock {
             Clock::Wall => started.elapsed().as_secs_f64(),
-            Clock::Virtual { step_ms, ticks, .. } => ticks as f64 * step_ms / 1000.0,
+            Clock::Virtual { step_ms, units, .. } => units as f64 * step_ms / 1000.0,
         };
         let mut t = Totals {
             protocol: protocol_name(self.cfg.protocol).to_string(),

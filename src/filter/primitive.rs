@@ -311,7 +311,13 @@ impl Parser<'_> {
     }
 
     /// `flags SA` (all listed flags set) or `flags [comp] N` (the flag byte compared with N).
+    /// Both imply `proto tcp`, as in nfdump 1.7.
     fn flags(&mut self) -> Result<Node, FilterError> {
+        let test = self.flags_test()?;
+        Ok(Node::and(Node::num(NumField::Protocol, Cmp::Eq, crate::flow::proto::TCP as u64), test))
+    }
+
+    fn flags_test(&mut self) -> Result<Node, FilterError> {
         let has_cmp = self.at_comparator();
         let cmp = self.comparator();
         let (word, column) = self.word("TCP flags (A S P R F U X) or a number after 'flags'")?;

@@ -119,7 +119,9 @@ fn run_nfcapd(dir: &Path, datagrams: &[Vec<u8>]) {
 
 /// `val -> (flows, packets, bytes)` from nfdump-style stat CSV (columns 4..=9), and the
 /// summary's (flows, bytes, packets).
-fn parse_stat_csv(csv: &str) -> (BTreeMap<String, (u64, u64, u64)>, Vec<String>, (u64, u64, u64)) {
+type Rows = BTreeMap<String, (u64, u64, u64)>;
+
+fn parse_stat_csv(csv: &str) -> (Rows, Vec<String>, (u64, u64, u64)) {
     let mut rows = BTreeMap::new();
     let mut order = Vec::new();
     let mut lines = csv.lines();
@@ -179,10 +181,18 @@ fn stats_and_summary_match_nfdump() {
     // Top 5 by flows: the counts in rank order agree even where equal counts swap keys.
     let (n_rows, n_order, _) = parse_stat_csv(&nfdump(&["-s", "srcip/flows", "-n", "5", "-o", "csv"]));
     let (w_rows, w_order, _) = parse_stat_csv(&wvnr(&["-s", "srcip/flows", "-n", "5", "-o", "csv"]));
-    let counts = |rows: &BTreeMap<String, (u64, u64, u64)>, order: &[String]| {
-        order.iter().map(|k| rows[k].0).collect::<Vec<_>>()
-    };
+    let counts = |rows: &Rows, order: &[String]| order.iter().map(|k| rows[k].0).collect::<Vec<_>>();
     assert_eq!(counts(&w_rows, &w_order), counts(&n_rows, &n_order));
+
+    // With filters (the filter language is nfdump's).
+    for filter in ["proto tcp and dst port 443", "src net 10.0.1.0/24", "not proto udp and packets > 50"] {
+        let (n_rows, _, n_sum) =
+            parse_stat_csv(&nfdump(&["-s", "dstport/bytes", "-n", "1000", "-o", "csv", filter]));
+        let (w_rows, _, w_sum) =
+            parse_stat_csv(&wvnr(&["-s", "dstport/bytes", "-n", "1000", "-o", "csv", filter]));
+        assert!(n_sum.0 > 0 && n_sum.0 < 600, "{filter}: {n_sum:?}");
+        assert_eq!((w_rows, w_sum), (n_rows, n_sum), "filter {filter}");
+    }
 
     // The summary.
     let json: serde_json::Value = serde_json::from_str(&wvnr(&["--summary", "-o", "json"])).unwrap();

@@ -107,5 +107,34 @@ fn bench_store(c: &mut Criterion) {
     eprintln!("stored bytes/flow: {:.1}", store.usage().bytes as f64 / scan_set.len() as f64);
 }
 
-criterion_group!(benches, bench_store);
+/// `rollups(profile, 30 days)` with 288 buckets a day and 21 channels each, from the index.
+fn bench_rollups(c: &mut Criterion) {
+    use wvnr::flow::Counters;
+    use wvnr::rollup::{BucketRollup, ChannelCounters};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let start = T0 / 1000 - 30 * 86_400;
+    let counters = Counters { flows: 10, packets: 100, bytes: 10_000 };
+    for k in 0..30 * 288u64 {
+        let r = BucketRollup {
+            bucket: start + k * 300,
+            profile: "live".into(),
+            total: counters,
+            channels: (0..21)
+                .map(|i| ChannelCounters { channel: format!("channel-{i}"), counters })
+                .collect(),
+            sources: vec![],
+            top: vec![],
+        };
+        store.write_rollup(&r).unwrap();
+    }
+    let mut g = c.benchmark_group("rollups");
+    g.sample_size(20);
+    g.bench_function("30 days x 288 buckets x 21 channels", |b| {
+        b.iter(|| assert_eq!(store.rollups("live", start, start + 30 * 86_400).len(), 30 * 288))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_store, bench_rollups);
 criterion_main!(benches);

@@ -174,7 +174,18 @@ pub fn emit_options_template_set(out: &mut Vec<u8>, id: u16, scope: &[(u16, u16)
 }
 
 const SAMPLER_SCOPE: [(u16, u16); 1] = [(ie::OBSERVATION_DOMAIN_ID, 4)];
-const SAMPLER_OPTIONS: [(u16, u16); 2] = [(ie::SAMPLING_INTERVAL, 4), (ie::SAMPLING_ALGORITHM, 1)];
+/// Scope + option field bytes of one sampler options record.
+const SAMPLER_RECORD_LEN: usize = 4 + 4 + 1 + 4 + 4;
+
+/// The interval is announced twice: samplingInterval/samplingAlgorithm (what most
+/// collectors read) and samplingPacketInterval/samplingPacketSpace (RFC 5477; what
+/// nfdump 1.7 reads: it ignores a lone samplingInterval).
+const SAMPLER_OPTIONS: [(u16, u16); 4] = [
+    (ie::SAMPLING_INTERVAL, 4),
+    (ie::SAMPLING_ALGORITHM, 1),
+    (ie::SAMPLING_PACKET_INTERVAL, 4),
+    (ie::SAMPLING_PACKET_SPACE, 4),
+];
 
 /// IPFIX exporter with two templates (IPv4 256, IPv6 257, flowStart/EndMilliseconds)
 /// and, when sampling, an options template (258, scope observationDomainId) whose
@@ -195,7 +206,8 @@ impl Encoder {
         let v4 = ie::encoder_template(false, TimeFields::Milliseconds);
         let v6 = ie::encoder_template(true, TimeFields::Milliseconds);
         let templates = 4 + 2 * 4 + 4 * (v4.len() + v6.len());
-        let options = 4 + 6 + 4 * 3 + 4 + 4 + 4 + 1;
+        let sampler_len = ie::record_len(&SAMPLER_SCOPE) + ie::record_len(&SAMPLER_OPTIONS);
+        let options = 4 + 6 + 4 * (SAMPLER_SCOPE.len() + SAMPLER_OPTIONS.len()) + 4 + sampler_len;
         let room = MAX_DATAGRAM - HEADER_LEN - templates - options;
         // Worst case: flows alternate families, each run in its own data set.
         let max_flows = room / (ie::record_len(&v6) + 4);
@@ -229,11 +241,13 @@ impl FlowEncoder for Encoder {
                 emit_options_template_set(out, ie::TEMPLATE_SAMPLER, &SAMPLER_SCOPE, &SAMPLER_OPTIONS);
                 let start = out.len();
                 ie::put_u16(out, ie::TEMPLATE_SAMPLER);
-                ie::put_u16(out, 4 + 9);
+                ie::put_u16(out, (4 + SAMPLER_RECORD_LEN) as u16);
                 ie::put_u32(out, self.cfg.domain);
                 ie::put_u32(out, sampling);
                 out.push(1); // deterministic
-                debug_assert_eq!(out.len() - start, 13);
+                ie::put_u32(out, 1);
+                ie::put_u32(out, sampling - 1);
+                debug_assert_eq!(out.len() - start, 4 + SAMPLER_RECORD_LEN);
                 records += 1;
             }
         }
@@ -320,7 +334,7 @@ mod tests {
         let sets: Vec<_> = p.sets().map(|s| s.unwrap()).collect();
         assert_eq!((sets[0].id, sets[1].id, sets[2].id), (2, 3, 258));
         let (t, _) = parse_template(sets[1].body, Dialect::Ipfix, true).unwrap();
-        assert_eq!((t.template_id, t.field_count, t.scope_field_count), (258, 3, 1));
+        assert_eq!((t.template_id, t.field_count, t.scope_field_count), (258, 5, 1));
         assert_eq!(&sets[2].body[4..9], &[0, 0, 0, 4, 1]);
         e.encode(&flows[..3], 1_700_000_002_000, &mut out);
         let p = Packet::new_checked(&out[..]).unwrap();

@@ -178,7 +178,15 @@ pub fn as_data(set: &Set<'_>) -> Option<u16> {
 }
 
 const SAMPLER_SCOPE: [(u16, u16); 1] = [(SCOPE_SYSTEM, 4)];
-const SAMPLER_OPTIONS: [(u16, u16); 2] = [(ie::SAMPLING_INTERVAL, 4), (ie::SAMPLING_ALGORITHM, 1)];
+/// The interval is announced twice: samplingInterval/samplingAlgorithm (what most
+/// collectors read) and samplingPacketInterval/samplingPacketSpace (RFC 5477; what
+/// nfdump 1.7 reads: it ignores a lone samplingInterval).
+const SAMPLER_OPTIONS: [(u16, u16); 4] = [
+    (ie::SAMPLING_INTERVAL, 4),
+    (ie::SAMPLING_ALGORITHM, 1),
+    (ie::SAMPLING_PACKET_INTERVAL, 4),
+    (ie::SAMPLING_PACKET_SPACE, 4),
+];
 
 /// NetFlow v9 exporter with two templates (IPv4 256, IPv6 257) and, when
 /// sampling, an options template (258) whose record announces the interval
@@ -200,7 +208,10 @@ impl Encoder {
         // Worst case: every template, then flows alternating families, each in its
         // own data flowset (4-byte header + up to 3 bytes of padding).
         let templates = 4 + 2 * 4 + 4 * (v4.len() + v6.len());
-        let options = 4 + 6 + 4 * 3 + 2 + 4 + 4 + 4 + 1 + 3;
+        // Options template and options data flowsets, each padded to 4 bytes.
+        let sampler_len = ie::record_len(&SAMPLER_SCOPE) + ie::record_len(&SAMPLER_OPTIONS);
+        let options = (4 + 6 + 4 * (SAMPLER_SCOPE.len() + SAMPLER_OPTIONS.len())).next_multiple_of(4)
+            + (4 + sampler_len).next_multiple_of(4);
         let room = MAX_DATAGRAM - HEADER_LEN - templates - options;
         let max_flows = room / (ie::record_len(&v6) + 7);
         Encoder { cfg, v4, v6, packets_sent: 0, max_flows }
@@ -238,6 +249,8 @@ impl FlowEncoder for Encoder {
                 ie::put_u32(out, 0); // scope System: the exporter itself
                 ie::put_u32(out, sampling);
                 out.push(1); // deterministic
+                ie::put_u32(out, 1);
+                ie::put_u32(out, sampling - 1);
                 pad4(out, start);
                 let len = (out.len() - start) as u16;
                 ie::patch_u16(out, start + 2, len);

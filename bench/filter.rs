@@ -41,8 +41,8 @@ fn bench_filters(c: &mut Criterion) {
     let flows = flows();
     let hosts: Vec<String> = (0..100).map(|i| format!("10.0.{}.{}", i / 10, i % 10)).collect();
     let ip_list = format!("ip in [{}]", hosts.join(" "));
+    // (`any` is left out: `count` short-cuts it without looking at the flows.)
     let filters = [
-        "any",
         "proto tcp",
         "port 443",
         "src net 10.0.0.0/8 and dst port in [22 53 80 443]",

@@ -68,10 +68,13 @@ pub fn run(args: Args) -> Result<()> {
     serve(&cfg, None)
 }
 
+/// Called once the collector and web listen: the bound UDP ports and web address.
+pub type ReadyHook = Box<dyn FnOnce(&[u16], Option<SocketAddr>) + Send>;
+
 /// Opens the store, starts the collector and the web report, and runs until
 /// SIGINT/SIGTERM. `ready` (if given) is called once everything listens, with
 /// the bound UDP ports and web address (the demo starts its generator then).
-pub fn serve(cfg: &Config, ready: Option<Box<dyn FnOnce(&[u16], Option<SocketAddr>) + Send>>) -> Result<()> {
+pub fn serve(cfg: &Config, ready: Option<ReadyHook>) -> Result<()> {
     let store = Arc::new(open_store(cfg)?);
     let profiles = Profiles::load(store.dir())?;
     let collector = Collector::start(cfg, store.clone(), &profiles)?;

@@ -381,7 +381,22 @@ impl TimeBase {
                     let behind = now_up.wrapping_sub(up) as i32;
                     Some((self.export_ms as i64 - i64::from(behind)).max(0) as u64)
                 }
-                None => sys_init_in_record.or(self.sys_init_ms).map(|init| init + u64::from(up)),
+                // A 32-bit uptime after systemInitTime is ambiguous past 49.7 days:
+                // take the reading within ±24.8 days of the export time (this also
+                // fixes softflowd -r, whose init time is wall clock but uptimes are
+                // from the capture).
+                None => sys_init_in_record.or(self.sys_init_ms).map(|init| {
+                    const WRAP: i64 = 1 << 32;
+                    let mut t = init as i64 + i64::from(up);
+                    let export = self.export_ms as i64;
+                    while t - export > WRAP / 2 {
+                        t -= WRAP;
+                    }
+                    while export - t > WRAP / 2 {
+                        t += WRAP;
+                    }
+                    t.max(0) as u64
+                }),
             },
         }
     }
@@ -477,9 +492,12 @@ mod tests {
         let wrapped = TimeBase { sys_uptime: Some(100), ..base };
         assert_eq!(wrapped.resolve(Time::Uptime(u32::MAX - 99), None), Some(1_000_000 - 200));
         assert_eq!(base.resolve(Time::DeltaMicros(2_000_000), None), Some(998_000));
-        let ipfix = TimeBase { export_ms: 0, sys_uptime: None, sys_init_ms: Some(50) };
+        let ipfix = TimeBase { export_ms: 100_000, sys_uptime: None, sys_init_ms: Some(50) };
         assert_eq!(ipfix.resolve(Time::Uptime(10), None), Some(60));
         assert_eq!(ipfix.resolve(Time::Uptime(10), Some(1000)), Some(1010));
+        // Uptime that wrapped below the init time (softflowd -r): nearest to export time.
+        let far = TimeBase { export_ms: 1 << 40, sys_uptime: None, sys_init_ms: Some(1 << 40) };
+        assert_eq!(far.resolve(Time::Uptime(u32::MAX - 999), None), Some((1 << 40) - 1000));
         // 2026-01-01T00:00:00.5Z in NTP format.
         let ntp = ((1_767_225_600u64 + NTP_UNIX_OFFSET) << 32) | (1u64 << 31);
         assert_eq!(ntp_to_ms(ntp), 1_767_225_600_500);

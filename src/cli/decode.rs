@@ -83,7 +83,10 @@ pub fn run(args: Args) -> Result<()> {
             if totals.flows >= limit || write_err.is_some() {
                 return;
             }
-            totals.add_flow(f);
+            // Saturating: a hostile capture must not overflow the totals.
+            totals.flows += 1;
+            totals.packets = totals.packets.saturating_add(f.packets);
+            totals.bytes = totals.bytes.saturating_add(f.bytes);
             if print_flows {
                 if let Err(e) = print_flow(&mut out, args.output, f) {
                     write_err = Some(e);

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::flow::Flow;
 use crate::wire::ie;
 use crate::wire::ipfix::read_varlen;
-use crate::wire::sets::TemplateRecord;
+use crate::wire::sets::{Dialect, TemplateRecord};
 use crate::wire::WireError;
 
 /// What a template field means to us.
@@ -156,6 +156,10 @@ impl Template {
                 (0, false, id) => classify(id),
                 _ => (Kind::Skip, Width::Uint),
             };
+            if spec.len == ie::VARIABLE_LENGTH && rec.dialect() == Dialect::V9 {
+                // v9 has no variable-length fields: such a record could never fit.
+                return Err(WireError::BadTemplate);
+            }
             if spec.len == ie::VARIABLE_LENGTH {
                 variable += 1;
                 kind = Kind::Skip;
@@ -386,16 +390,13 @@ impl TimeBase {
                 // fixes softflowd -r, whose init time is wall clock but uptimes are
                 // from the capture).
                 None => sys_init_in_record.or(self.sys_init_ms).map(|init| {
-                    const WRAP: i64 = 1 << 32;
-                    let mut t = init as i64 + i64::from(up);
-                    let export = self.export_ms as i64;
-                    while t - export > WRAP / 2 {
-                        t -= WRAP;
+                    const WRAP: i128 = 1 << 32;
+                    let export = i128::from(self.export_ms);
+                    let mut off = (i128::from(init) + i128::from(up) - export).rem_euclid(WRAP);
+                    if off > WRAP / 2 {
+                        off -= WRAP;
                     }
-                    while export - t > WRAP / 2 {
-                        t += WRAP;
-                    }
-                    t.max(0) as u64
+                    (export + off).max(0) as u64
                 }),
             },
         }
@@ -438,7 +439,7 @@ pub(crate) fn finish(flow: &mut Flow, x: &Extra, base: &TimeBase, ipv6: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::sets::{parse_template, Dialect};
+    use crate::wire::sets::parse_template;
 
     fn template(buf: &[u8], dialect: Dialect) -> Template {
         let (rec, used) = parse_template(buf, dialect, false).unwrap();

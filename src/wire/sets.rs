@@ -93,6 +93,12 @@ impl<'a> TemplateRecord<'a> {
         self.field_count == 0
     }
 
+    /// The dialect the record was written in.
+    #[inline]
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// The field specifiers, in order.
     pub fn fields(&self) -> FieldIter<'a> {
         FieldIter { rest: self.specs, dialect: self.dialect }

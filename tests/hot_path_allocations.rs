@@ -116,7 +116,7 @@ fn no_allocation_per_record_after_warm_up() {
             });
         }
         let allocs = allocations() - before;
-        assert!(flows > 200, "{protocol:?}: only {flows} flows decoded");
+        assert!(flows >= 100, "{protocol:?}: only {flows} flows decoded");
         assert!(bytes > 0);
         assert_eq!(allocs, 0, "{protocol:?} sampling {sampling}: {allocs} allocations for {flows} flows");
     }

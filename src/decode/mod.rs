@@ -266,7 +266,7 @@ impl Decoder {
                 }
             })
             .collect();
-        v.sort_by(|a, b| (a.address, a.protocol).cmp(&(b.address, b.protocol)));
+        v.sort_by_key(|e| (e.address, e.protocol));
         v
     }
 }

@@ -80,6 +80,8 @@ fn forcing_the_wrong_protocol_counts_bad_version() {
     assert_eq!(v["flows"], 0);
     assert_eq!(v["errors"]["bad_version"].as_u64(), Some(5));
     assert_eq!(v["bad_datagrams"].as_u64(), Some(5));
+    let v = wvnr_summary(&common::data_file("nf-v5.pcap"), &["--protocol", "ipfix"]);
+    assert_eq!((v["flows"].as_u64(), v["errors"]["bad_version"].as_u64()), (Some(0), Some(5)));
 }
 
 #[test]

@@ -155,7 +155,7 @@ pub(crate) fn decode(
     let h = match header(d, ctx.source) {
         Ok(h) => h,
         Err(e) => {
-            out.error = Some(e);
+            note(&mut out, stats, e);
             return out;
         }
     };

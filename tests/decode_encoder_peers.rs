@@ -3,10 +3,12 @@
 //! exactly the flows, packets and bytes we sent (sampling applied).
 
 mod common;
+mod decode_support;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use decode_support::nfcapd_totals;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::Command;
 
 use wvnr::flow::{proto, Counters, Flow, FlowSource};
 use wvnr::pcap::CaptureWriter;
@@ -125,67 +127,6 @@ fn tshark_decodes_our_datagrams_without_warnings() {
         let seen: usize = fields.lines().map(|l| l.split(',').filter(|s| !s.is_empty()).count()).sum();
         assert_eq!(seen, flows.len(), "{protocol:?} sampling {sampling}");
     }
-}
-
-struct Nfcapd {
-    child: Child,
-}
-
-impl Drop for Nfcapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Totals nfdump reads back from `dir` (`nfdump -R DIR -I`).
-fn nfdump_totals(dir: &std::path::Path) -> Counters {
-    let out = common::run_ok(Command::new("nfdump").arg("-R").arg(dir).arg("-I"));
-    let field = |name: &str| -> u64 {
-        out.lines()
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().parse::<u64>().unwrap()))
-            .unwrap_or_else(|| panic!("no {name} in nfdump -I output:\n{out}"))
-    };
-    Counters { flows: field("Flows:"), packets: field("Packets:"), bytes: field("Bytes:") }
-}
-
-/// Sends `datagrams` to a fresh nfcapd, stops it (which writes its file) and
-/// returns nfdump's totals.
-pub fn nfcapd_totals(datagrams: &[Vec<u8>]) -> Counters {
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_udp_port();
-    // NFCAPD_DEBUG=1 shows nfcapd's own view of each record (-v -v -E).
-    let debug = std::env::var_os("NFCAPD_DEBUG").is_some();
-    let mut cmd = Command::new("nfcapd");
-    cmd.arg("-w").arg(dir.path()).args(["-S", "0", "-t", "60", "-b", "127.0.0.1", "-p", &port.to_string()]);
-    if debug {
-        cmd.args(["-v", "-v", "-E"]);
-    } else {
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    }
-    let child = cmd.spawn().expect("start nfcapd");
-    let mut capd = Nfcapd { child };
-    // Wait until nfcapd has bound its port.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(Instant::now() < deadline, "nfcapd did not bind port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for d in datagrams {
-        sock.send_to(d, ("127.0.0.1", port)).unwrap();
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY-free: SIGTERM through kill(1) makes nfcapd flush and close its file.
-    let pid = capd.child.id().to_string();
-    common::run_ok(Command::new("kill").args(["-TERM", &pid]));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while capd.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "nfcapd did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    nfdump_totals(dir.path())
 }
 
 #[test]

@@ -12,14 +12,24 @@ use crate::flow::FlowSource;
 
 /// Sequence numbers of one (exporter, domain).
 ///
-/// Rule: a forward jump of less than `MAX_GAP` units is loss; a small step back
-/// (a late or duplicated datagram, or an exporter whose counter runs behind what
-/// it sent, as softflowd's IPFIX one does) is ignored and keeps the expected
-/// value; anything else is a restart and resynchronizes without counting loss.
+/// RFC rule: a datagram's sequence number is what the exporter sent before it
+/// (v5 flows, v9 packets, IPFIX data records), so the next one is expected at
+/// `seq + units`. Some exporters number the units *up to and including* the
+/// datagram instead (softflowd's IPFIX: `seq` = records sent so far, options
+/// records not counted). We follow whichever convention the datagram matches
+/// exactly and switch without counting loss; when neither matches, the gap in
+/// the current convention is loss if it is forward and below `MAX_GAP`; a small
+/// step back (late or duplicated datagram) is ignored and keeps the
+/// expectation; anything else, or a v5/v9 sysUptime going backwards (reboot),
+/// is a restart: resynchronize, count no loss.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Sequence {
-    expected: Option<u32>,
-    /// v5/v9: the last header sysUptime; going backwards means the exporter rebooted.
+    prev_seq: Option<u32>,
+    /// Units the previous datagram carried (None: could not count them).
+    prev_units: Option<u32>,
+    /// The exporter counts units through the current datagram.
+    inclusive: bool,
+    /// v5/v9: the last header sysUptime.
     last_uptime: Option<u32>,
     pub resets: u64,
 }
@@ -30,13 +40,13 @@ const MAX_GAP: u32 = 1 << 24;
 const MAX_LATE: u32 = 1 << 16;
 
 impl Sequence {
-    /// Checks `seq` against what we expected and returns the units missing.
-    /// `advance` is how many units this datagram covers; `None` when we could
-    /// not count them (held data sets), which skips the next check.
-    pub fn check(&mut self, seq: u32, advance: Option<u32>, uptime: Option<u32>) -> u64 {
+    /// Checks `seq` and returns the units missing before this datagram. `units`
+    /// is how many it carries; `None` when they could not be counted (held data
+    /// sets), which makes the next check depend on the inclusive convention only.
+    pub fn check(&mut self, seq: u32, units: Option<u32>, uptime: Option<u32>) -> u64 {
         if let (Some(up), Some(last)) = (uptime, self.last_uptime) {
             if up < last {
-                self.expected = None;
+                self.prev_seq = None;
                 self.resets += 1;
             }
         }
@@ -44,20 +54,32 @@ impl Sequence {
             self.last_uptime = uptime;
         }
         let mut missing = 0;
-        if let Some(exp) = self.expected {
-            let ahead = seq.wrapping_sub(exp);
-            let behind = exp.wrapping_sub(seq);
-            if ahead == 0 {
-            } else if ahead < MAX_GAP {
-                missing = u64::from(ahead);
-            } else if behind <= MAX_LATE {
-                // Late or duplicate: keep expecting what we expected.
-                return 0;
+        if let Some(prev) = self.prev_seq {
+            let exclusive_start = self.prev_units.map(|n| prev.wrapping_add(n));
+            let inclusive_ok = units.is_some_and(|n| seq.wrapping_sub(n) == prev);
+            let exclusive_ok = exclusive_start == Some(seq);
+            // The gap in the current convention: (expected start, actual start).
+            let gap = if self.inclusive {
+                units.map(|n| (prev, seq.wrapping_sub(n)))
             } else {
-                self.resets += 1;
+                exclusive_start.map(|e| (e, seq))
+            };
+            if (self.inclusive && inclusive_ok) || (!self.inclusive && exclusive_ok) {
+            } else if inclusive_ok || exclusive_ok {
+                self.inclusive = inclusive_ok;
+            } else if let Some((expected, start)) = gap {
+                let ahead = start.wrapping_sub(expected);
+                if ahead < MAX_GAP {
+                    missing = u64::from(ahead);
+                } else if expected.wrapping_sub(start) <= MAX_LATE {
+                    return 0; // late or duplicate: keep the expectation
+                } else {
+                    self.resets += 1;
+                }
             }
         }
-        self.expected = advance.map(|a| seq.wrapping_add(a));
+        self.prev_seq = Some(seq);
+        self.prev_units = units;
         missing
     }
 }
@@ -197,12 +219,28 @@ mod tests {
         assert_eq!(s.check(125, Some(5), None), 5); // 120..125 lost
         assert_eq!(s.check(115, Some(5), None), 0); // late: keep expecting 130
         assert_eq!(s.check(130, Some(1), None), 0);
-        assert_eq!(s.check(0, Some(1), None), 0); // 131 back: inside the late window
-        assert_eq!(s.check(131, Some(1), None), 0);
         assert_eq!(s.check(3_000_000_000, Some(1), None), 0); // huge jump: restart
         assert_eq!(s.resets, 1);
         assert_eq!(s.check(3_000_000_001, None, None), 0);
-        assert_eq!(s.check(3_000_000_500, Some(1), None), 0); // unknown advance: no check
+        assert_eq!(s.check(3_000_000_500, Some(1), None), 0); // previous count unknown: no check
+        assert_eq!(s.check(3_000_000_501, Some(1), None), 0);
+    }
+
+    #[test]
+    fn inclusive_numbering_is_not_loss() {
+        // softflowd IPFIX: seq = records sent including this message (24, 32, 32, 24).
+        let mut s = Sequence::default();
+        let mut missing = 0;
+        for (seq, n) in [(24, 25), (56, 32), (88, 32), (120, 32), (144, 24)] {
+            missing += s.check(seq, Some(n), None);
+        }
+        assert_eq!(missing, 0);
+        // A lost message of 30 records is still seen in that convention.
+        assert_eq!(s.check(144 + 30 + 10, Some(10), None), 30);
+        // An RFC exporter with equal-sized messages stays in the RFC convention.
+        let mut r = Sequence::default();
+        assert_eq!(r.check(0, Some(10), None) + r.check(10, Some(10), None), 0);
+        assert_eq!(r.check(30, Some(10), None), 10);
     }
 
     #[test]

@@ -197,8 +197,8 @@ impl Decoder {
         ex.datagrams += 1;
         ex.last_seen_ms = ex.last_seen_ms.max(received_ms);
         ex.flows += tally.flows;
-        ex.packets += tally.packets;
-        ex.bytes += tally.bytes;
+        ex.packets = ex.packets.saturating_add(tally.packets);
+        ex.bytes = ex.bytes.saturating_add(tally.bytes);
         if tally.sampling.is_some() {
             ex.sampling = tally.sampling;
         }
@@ -266,7 +266,7 @@ impl Decoder {
                 }
             })
             .collect();
-        v.sort_by(|a, b| (a.address, a.protocol).cmp(&(b.address, b.protocol)));
+        v.sort_by_key(|e| (e.address, e.protocol));
         v
     }
 }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::flow::Flow;
 use crate::wire::ie;
 use crate::wire::ipfix::read_varlen;
-use crate::wire::sets::TemplateRecord;
+use crate::wire::sets::{Dialect, TemplateRecord};
 use crate::wire::WireError;
 
 /// What a template field means to us.
@@ -156,6 +156,10 @@ impl Template {
                 (0, false, id) => classify(id),
                 _ => (Kind::Skip, Width::Uint),
             };
+            if spec.len == ie::VARIABLE_LENGTH && rec.dialect() == Dialect::V9 {
+                // v9 has no variable-length fields: such a record could never fit.
+                return Err(WireError::BadTemplate);
+            }
             if spec.len == ie::VARIABLE_LENGTH {
                 variable += 1;
                 kind = Kind::Skip;
@@ -381,7 +385,19 @@ impl TimeBase {
                     let behind = now_up.wrapping_sub(up) as i32;
                     Some((self.export_ms as i64 - i64::from(behind)).max(0) as u64)
                 }
-                None => sys_init_in_record.or(self.sys_init_ms).map(|init| init + u64::from(up)),
+                // A 32-bit uptime after systemInitTime is ambiguous past 49.7 days:
+                // take the reading within ±24.8 days of the export time (this also
+                // fixes softflowd -r, whose init time is wall clock but uptimes are
+                // from the capture).
+                None => sys_init_in_record.or(self.sys_init_ms).map(|init| {
+                    const WRAP: i128 = 1 << 32;
+                    let export = i128::from(self.export_ms);
+                    let mut off = (i128::from(init) + i128::from(up) - export).rem_euclid(WRAP);
+                    if off > WRAP / 2 {
+                        off -= WRAP;
+                    }
+                    (export + off).max(0) as u64
+                }),
             },
         }
     }
@@ -423,7 +439,7 @@ pub(crate) fn finish(flow: &mut Flow, x: &Extra, base: &TimeBase, ipv6: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::sets::{parse_template, Dialect};
+    use crate::wire::sets::parse_template;
 
     fn template(buf: &[u8], dialect: Dialect) -> Template {
         let (rec, used) = parse_template(buf, dialect, false).unwrap();
@@ -477,9 +493,12 @@ mod tests {
         let wrapped = TimeBase { sys_uptime: Some(100), ..base };
         assert_eq!(wrapped.resolve(Time::Uptime(u32::MAX - 99), None), Some(1_000_000 - 200));
         assert_eq!(base.resolve(Time::DeltaMicros(2_000_000), None), Some(998_000));
-        let ipfix = TimeBase { export_ms: 0, sys_uptime: None, sys_init_ms: Some(50) };
+        let ipfix = TimeBase { export_ms: 100_000, sys_uptime: None, sys_init_ms: Some(50) };
         assert_eq!(ipfix.resolve(Time::Uptime(10), None), Some(60));
         assert_eq!(ipfix.resolve(Time::Uptime(10), Some(1000)), Some(1010));
+        // Uptime that wrapped below the init time (softflowd -r): nearest to export time.
+        let far = TimeBase { export_ms: 1 << 40, sys_uptime: None, sys_init_ms: Some(1 << 40) };
+        assert_eq!(far.resolve(Time::Uptime(u32::MAX - 999), None), Some((1 << 40) - 1000));
         // 2026-01-01T00:00:00.5Z in NTP format.
         let ntp = ((1_767_225_600u64 + NTP_UNIX_OFFSET) << 32) | (1u64 << 31);
         assert_eq!(ntp_to_ms(ntp), 1_767_225_600_500);

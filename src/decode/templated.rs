@@ -34,8 +34,8 @@ impl Tally {
     #[inline]
     pub fn add(&mut self, f: &Flow) {
         self.flows += 1;
-        self.packets += f.packets;
-        self.bytes += f.bytes;
+        self.packets = self.packets.saturating_add(f.packets);
+        self.bytes = self.bytes.saturating_add(f.bytes);
         self.sampling = Some(f.sampling);
     }
 }
@@ -155,7 +155,7 @@ pub(crate) fn decode(
     let h = match header(d, ctx.source) {
         Ok(h) => h,
         Err(e) => {
-            out.error = Some(e);
+            note(&mut out, stats, e);
             return out;
         }
     };
@@ -217,8 +217,8 @@ pub(crate) fn note(out: &mut DatagramOutcome, stats: &mut DecodeStats, e: WireEr
 pub(crate) fn finish_outcome(ex: &mut Exporter, out: &mut DatagramOutcome, tally: &Tally) {
     out.flows += tally.flows as usize;
     ex.flows += tally.flows;
-    ex.packets += tally.packets;
-    ex.bytes += tally.bytes;
+    ex.packets = ex.packets.saturating_add(tally.packets);
+    ex.bytes = ex.bytes.saturating_add(tally.bytes);
     if tally.sampling.is_some() {
         ex.sampling = tally.sampling;
     }

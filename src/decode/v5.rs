@@ -24,6 +24,7 @@ pub(crate) fn decode(
     let sampling =
         ctx.sampling_override.unwrap_or(if header_interval > 1 { header_interval } else { 1 }).max(1);
     let base = TimeBase { export_ms: p.export_ms(), sys_uptime: Some(p.sys_uptime()), sys_init_ms: None };
+    let export_ms = base.export_ms;
     let mut tally = Tally::default();
     let mut i = 0;
     while let Some(r) = p.record(i) {
@@ -51,8 +52,17 @@ pub(crate) fn decode(
             sampling,
             ..Flow::EMPTY
         };
-        let x = Extra { start: Time::Uptime(r.first()), end: Time::Uptime(r.last()), ..Extra::default() };
-        finish(&mut flow, &x, &base, false);
+        if flow.is_icmp() {
+            // ICMP also needs the type/code convention: the general path.
+            let x = Extra { start: Time::Uptime(r.first()), end: Time::Uptime(r.last()), ..Extra::default() };
+            finish(&mut flow, &x, &base, false);
+        } else {
+            // Common case inlined: times relative to the header's sysUptime (signed, wrap-safe).
+            let up = p.sys_uptime();
+            let at = |t: u32| (export_ms as i64 - i64::from(up.wrapping_sub(t) as i32)).max(0) as u64;
+            flow.first_ms = at(r.first());
+            flow.last_ms = at(r.last());
+        }
         tally.add(&flow);
         sink(&flow);
     }

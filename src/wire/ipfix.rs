@@ -216,7 +216,7 @@ impl Encoder {
 
     fn templates_due(&self) -> bool {
         self.messages_sent == 0
-            || (self.cfg.template_every > 0 && self.messages_sent % self.cfg.template_every == 0)
+            || (self.cfg.template_every > 0 && self.messages_sent.is_multiple_of(self.cfg.template_every))
     }
 }
 

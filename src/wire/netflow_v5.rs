@@ -145,13 +145,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// The `i`-th flow record; `None` past `count`.
     #[inline]
-    pub fn record(&self, i: usize) -> Option<FlowRecord<&[u8]>> {
+    pub fn record(&self, i: usize) -> Option<FlowRecord<&[u8; RECORD_LEN]>> {
         if i >= usize::from(self.count()) {
             return None;
         }
         let start = HEADER_LEN + i * RECORD_LEN;
-        // new_checked guaranteed count records fit.
-        self.buffer.as_ref().get(start..start + RECORD_LEN).map(|buffer| FlowRecord { buffer })
+        // A fixed-size array: the accessors compile without bounds checks.
+        let buffer: &[u8; RECORD_LEN] =
+            self.buffer.as_ref().get(start..start + RECORD_LEN)?.try_into().ok()?;
+        Some(FlowRecord { buffer })
     }
 }
 

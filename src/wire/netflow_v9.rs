@@ -219,7 +219,7 @@ impl Encoder {
 
     fn templates_due(&self) -> bool {
         self.packets_sent == 0
-            || (self.cfg.template_every > 0 && self.packets_sent % self.cfg.template_every == 0)
+            || (self.cfg.template_every > 0 && self.packets_sent.is_multiple_of(self.cfg.template_every))
     }
 }
 

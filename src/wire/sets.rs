@@ -93,6 +93,12 @@ impl<'a> TemplateRecord<'a> {
         self.field_count == 0
     }
 
+    /// The dialect the record was written in.
+    #[inline]
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// The field specifiers, in order.
     pub fn fields(&self) -> FieldIter<'a> {
         FieldIter { rest: self.specs, dialect: self.dialect }
@@ -160,7 +166,7 @@ pub fn parse_template(
             // RFC 3954 §6.1: option scope length and option length are in bytes.
             let scope_len = be16(buf, 2);
             let opt_len = be16(buf, 4);
-            if scope_len % 4 != 0 || opt_len % 4 != 0 {
+            if !scope_len.is_multiple_of(4) || !opt_len.is_multiple_of(4) {
                 return Err(WireError::BadTemplate);
             }
             (scope_len / 4 + opt_len / 4, scope_len / 4)
@@ -211,7 +217,7 @@ pub fn parse_template(
 
 /// Appends zero bytes until `out.len() - start` is a multiple of 4 (v9 flowset padding).
 pub fn pad4(out: &mut Vec<u8>, start: usize) {
-    while (out.len() - start) % 4 != 0 {
+    while !(out.len() - start).is_multiple_of(4) {
         out.push(0);
     }
 }

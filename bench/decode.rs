@@ -1,0 +1,107 @@
+//! Decode throughput, flows per second on one core: wvnr's decoder and
+//! netflow_parser side by side on the same datagrams (made by our encoders;
+//! templates sent once, before the measured data-only datagrams).
+//!
+//! cargo bench --bench decode -- --quick
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use netflow_parser::NetflowParser;
+use wvnr::decode::{Decoder, DecoderConfig};
+use wvnr::flow::{Flow, FlowSource};
+use wvnr::wire::{encoder, EncoderConfig};
+
+const NOW: u64 = 1_795_946_851_000;
+const DATAGRAMS: usize = 64;
+
+fn flows(n: usize) -> Vec<Flow> {
+    (0..n)
+        .map(|i| Flow {
+            src_addr: Ipv4Addr::from(0x0a00_0000 + i as u32).into(),
+            dst_addr: Ipv4Addr::from(0xc0a8_0000 + (i % 200) as u32).into(),
+            next_hop: Ipv4Addr::new(10, 255, 0, 1).into(),
+            src_port: 1024 + i as u16,
+            dst_port: [80, 443, 53, 22][i % 4],
+            protocol: [6, 6, 17, 6][i % 4],
+            tcp_flags: 0x1b,
+            in_if: 3,
+            out_if: 7,
+            src_as: 64512,
+            dst_as: 65001,
+            src_mask: 24,
+            dst_mask: 16,
+            packets: 1 + i as u64 % 50,
+            bytes: 64 * (1 + i as u64 % 50),
+            first_ms: NOW - 30_000,
+            last_ms: NOW - 1_000,
+            ..Flow::EMPTY
+        })
+        .collect()
+}
+
+/// (template datagram, data datagrams, flows in the data datagrams)
+fn datagrams(protocol: FlowSource) -> (Vec<u8>, Vec<Vec<u8>>, u64) {
+    let cfg = EncoderConfig {
+        domain: 1,
+        sampling: 1,
+        template_every: 0,
+        boot_ms: NOW - 3_600_000,
+        agent: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let mut enc = encoder(protocol, cfg);
+    let per = enc.max_flows_per_datagram();
+    let all = flows(per * (DATAGRAMS + 1));
+    let mut first = Vec::new();
+    let mut rest = &all[..];
+    let n = enc.encode(rest, NOW, &mut first);
+    rest = &rest[n..];
+    let mut data = Vec::new();
+    let mut count = 0;
+    for _ in 0..DATAGRAMS {
+        let mut d = Vec::new();
+        let n = enc.encode(rest, NOW, &mut d);
+        rest = &rest[n..];
+        count += n as u64;
+        data.push(d);
+    }
+    (first, data, count)
+}
+
+fn bench(c: &mut Criterion) {
+    let exporter: SocketAddr = "127.0.0.1:2055".parse().unwrap();
+    for (name, protocol) in
+        [("v5", FlowSource::NetflowV5), ("v9", FlowSource::NetflowV9), ("ipfix", FlowSource::Ipfix)]
+    {
+        let (first, data, flows) = datagrams(protocol);
+        let mut g = c.benchmark_group(format!("decode-{name}"));
+        g.throughput(Throughput::Elements(flows));
+        g.bench_function("wvnr", |b| {
+            let mut dec = Decoder::new(DecoderConfig::default());
+            dec.decode(&first, exporter, NOW, &mut |_| {});
+            b.iter(|| {
+                let mut sum = 0u64;
+                for d in &data {
+                    dec.decode(black_box(d), exporter, NOW, &mut |f| sum += f.bytes);
+                }
+                black_box(sum)
+            })
+        });
+        g.bench_function("netflow_parser", |b| {
+            let mut parser = NetflowParser::default();
+            let _ = black_box(parser.parse_bytes(&first));
+            b.iter(|| {
+                let mut n = 0usize;
+                for d in &data {
+                    n += parser.parse_bytes(black_box(d)).packets.len();
+                }
+                black_box(n)
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -15,7 +15,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::aggregate::{Aggregator, WORKER_TOP_CAP};
 use crate::channels::{ProfileRegistry, ProfileSet};
-use crate::decode::{Decoder, DecoderConfig};
+use crate::decode::{Decoder, DecoderConfig, ExporterInfo};
 use crate::flow::Flow;
 use crate::ingest::udp::{into_mio, CollectorSocket, RecvBatch};
 use crate::live::{ExporterStatus, WorkerStatus};
@@ -43,6 +43,8 @@ pub struct Worker {
     cfg: WorkerConfig,
     sockets: Vec<mio::net::UdpSocket>,
     port_of_socket: Vec<usize>,
+    /// Cumulative kernel drops per socket (SO_RXQ_OVFL).
+    socket_drops: Vec<u64>,
     rcvbuf: u64,
     decoder: Decoder,
     agg: Aggregator,
@@ -71,7 +73,8 @@ impl Worker {
     ) -> Worker {
         let set = registry.current();
         let rcvbuf = sockets.iter().map(|s| s.socket.rcvbuf as u64).min().unwrap_or(0);
-        let port_of_socket = sockets.iter().map(|s| s.port_index).collect();
+        let port_of_socket: Vec<usize> = sockets.iter().map(|s| s.port_index).collect();
+        let socket_drops = vec![0; port_of_socket.len()];
         let sockets = sockets.into_iter().map(|s| into_mio(s.socket.socket)).collect();
         Worker {
             status: WorkerStatus { id: cfg.id, rcvbuf, ..Default::default() },
@@ -79,6 +82,7 @@ impl Worker {
             cfg,
             sockets,
             port_of_socket,
+            socket_drops,
             rcvbuf,
             decoder: Decoder::new(decoder_cfg),
             writer,
@@ -147,7 +151,10 @@ impl Worker {
             if n == 0 {
                 break;
             }
-            self.status.kernel_drops = self.status.kernel_drops.max(batch.kernel_drops as u64);
+            if batch.kernel_drops > 0 {
+                self.socket_drops[index] = self.socket_drops[index].max(batch.kernel_drops as u64);
+                self.status.kernel_drops = self.socket_drops.iter().sum();
+            }
             self.refresh_profiles();
             let received_ms = now_ms();
             for i in 0..n {
@@ -172,11 +179,14 @@ impl Worker {
                     }
                     _ => {}
                 }
-                if self.exporter_source.len() < self.max_exporters || self.exporter_source.contains_key(&from.ip()) {
+                if self.exporter_source.len() < self.max_exporters
+                    || self.exporter_source.contains_key(&from.ip())
+                {
                     self.exporter_source.insert(from.ip(), source);
                 }
                 let sampling = self.router.sources[source].sampling;
-                let (agg, writer, set, status) = (&mut self.agg, &mut self.writer, &self.set, &mut self.status);
+                let (agg, writer, set, status) =
+                    (&mut self.agg, &mut self.writer, &self.set, &mut self.status);
                 let mut sink = |flow: &Flow| {
                     let mut f = *flow;
                     if let Some(rate) = sampling {
@@ -247,6 +257,25 @@ impl Worker {
                 exporter_status(&info, source)
             })
             .collect()
+    }
+}
+
+fn exporter_status(info: &ExporterInfo, source: String) -> ExporterStatus {
+    ExporterStatus {
+        address: Some(info.address),
+        source,
+        protocol: info.protocol.as_str().to_string(),
+        datagrams: info.datagrams,
+        flows: info.flows,
+        packets: info.packets,
+        bytes: info.bytes,
+        flow_rate: 0.0,
+        templates: info.templates as u64,
+        sampling: info.sampling,
+        missing_flows: info.missing_flows,
+        missing_datagrams: info.missing_datagrams,
+        decode_errors: info.decode_errors,
+        last_seen_ms: info.last_seen_ms,
     }
 }
 

@@ -15,10 +15,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::filter::Filter;
+use crate::profile::{check_colour, check_name, Channel, Profile, Profiles, Sign};
 
 use super::error::{ApiError, ApiResult};
 use super::overview::ChannelMeta;
-use super::profile_shim::{Channel, Profiles, Sign};
 use super::WebState;
 
 pub const TOKEN_HEADER: &str = "x-wvnr-token";
@@ -113,15 +113,15 @@ pub async fn add(
     };
     let view = edit(&state, move |profiles| {
         let p = find_profile(profiles, &profile)?;
-        if p.channels.iter().any(|c| c.name == channel.name) {
+        if p.channel(&channel.name).is_some() {
             return Err(ApiError::Conflict(format!(
                 "profile {profile:?} already has a channel {:?}",
                 channel.name
             )));
         }
         let order = new.order.unwrap_or_else(|| p.channels.iter().map(|c| c.order + 1).max().unwrap_or(0));
-        p.channels.push(Channel { order, ..channel });
-        Ok(meta(p.channels.last().expect("just pushed")))
+        let at = p.add_channel(Channel { order, ..channel }).map_err(|e| ApiError::bad(format!("{e:#}")))?;
+        Ok(meta(&p.channels[at]))
     })
     .await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -149,10 +149,16 @@ pub async fn change(
         if let Some(s) = sign {
             c.sign = s;
         }
+        let reorder = ch.order.is_some_and(|o| o != c.order);
         if let Some(o) = ch.order {
             c.order = o;
         }
-        Ok(meta(c))
+        let view = meta(c);
+        if reorder {
+            // Profiles keep channels sorted by order (stable: ties keep their places).
+            find_profile(profiles, &profile)?.channels.sort_by_key(|c| c.order);
+        }
+        Ok(view)
     })
     .await?;
     Ok(Json(view))
@@ -166,8 +172,9 @@ pub async fn delete(
     authorize(&state, &headers)?;
     edit(&state, move |profiles| {
         find_channel(profiles, &profile, &name)?;
-        let p = find_profile(profiles, &profile)?;
-        p.channels.retain(|c| c.name != name);
+        find_profile(profiles, &profile)?
+            .remove_channel(&name)
+            .map_err(|e| ApiError::NotFound(format!("{e:#}")))?;
         Ok(())
     })
     .await?;
@@ -193,10 +200,7 @@ async fn edit<T: Send + 'static>(
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("profile edit task failed: {e}")))?
 }
 
-fn find_profile<'a>(
-    profiles: &'a mut Profiles,
-    name: &str,
-) -> ApiResult<&'a mut super::profile_shim::Profile> {
+fn find_profile<'a>(profiles: &'a mut Profiles, name: &str) -> ApiResult<&'a mut Profile> {
     profiles
         .profiles
         .iter_mut()
@@ -249,24 +253,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn valid_name(name: &str) -> ApiResult<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(ApiError::bad("channel name: 1 to 64 letters, digits, '-', '_' or '.'"))
-    }
+    check_name("channel", name).map_err(|e| ApiError::bad(format!("{e:#}")))?;
+    Ok(name.to_string())
 }
 
 fn valid_colour(colour: &str) -> ApiResult<String> {
-    let ok =
-        colour.len() == 7 && colour.starts_with('#') && colour[1..].chars().all(|c| c.is_ascii_hexdigit());
-    if ok {
-        Ok(colour.to_ascii_lowercase())
-    } else {
-        Err(ApiError::bad(format!("colour {colour:?}: use #RRGGBB")))
-    }
+    check_colour(colour).map_err(|e| ApiError::bad(format!("{e:#}")))?;
+    Ok(colour.to_ascii_lowercase())
 }
 
 fn valid_filter(text: &str) -> ApiResult<String> {
@@ -279,9 +272,9 @@ fn valid_filter(text: &str) -> ApiResult<String> {
 
 fn parse_sign(s: &str) -> ApiResult<Sign> {
     match s {
-        "+" | "plus" | "1" => Ok(Sign::Plus),
-        "-" | "−" | "minus" | "-1" => Ok(Sign::Minus),
-        other => Err(ApiError::bad(format!("sign {other:?}: use + or -"))),
+        "1" => Ok(Sign::Plus),
+        "-1" => Ok(Sign::Minus),
+        other => other.parse::<Sign>().map_err(ApiError::BadRequest),
     }
 }
 
@@ -300,6 +293,7 @@ mod tests {
     #[test]
     fn validation() {
         assert!(valid_name("http-alt_2").is_ok());
+        assert!(valid_name("a.b").is_err());
         assert!(valid_name("").is_err());
         assert!(valid_name("a b").is_err());
         assert!(valid_name("<script>").is_err());

@@ -11,7 +11,6 @@ mod metrics;
 mod overview;
 mod pages;
 mod params;
-mod profile_shim;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,12 +24,12 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 
 use crate::live::LiveStatus;
+use crate::profile::Profiles;
 use crate::store::Store;
 
 pub use api::ROUTES;
 pub use channels::TOKEN_HEADER;
 pub use error::ApiError;
-pub use profile_shim::Profiles;
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]

@@ -123,7 +123,7 @@ pub fn build(input: OverviewInput<'_>) -> Overview {
             Unit::Packets => c.packets as f64,
             Unit::Flows => c.flows as f64,
         };
-        round3(v / secs.max(1) as f64)
+        round_sig(v / secs.max(1) as f64)
     };
     let total_of = |per_point: &[Counters]| {
         let mut sum = Counters::default();
@@ -157,8 +157,13 @@ pub fn build(input: OverviewInput<'_>) -> Overview {
     }
 }
 
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
+/// Six significant digits: plenty for a graph, and it keeps the JSON short.
+fn round_sig(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(5 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
 }
 
 #[cfg(test)]
@@ -241,7 +246,7 @@ mod tests {
         assert_eq!(*out.seconds.last().unwrap(), 60);
         let v = &out.channels[0].values;
         assert_eq!(v[v.len() - 1], 6.0 * 1000.0 * 8.0 / 60.0);
-        assert_eq!(v[v.len() - 2], 2.0 * 1000.0 * 8.0 / 300.0);
+        assert!((v[v.len() - 2] - 2.0 * 1000.0 * 8.0 / 300.0).abs() < 1e-3);
         // A stored bucket wins over a stale live one.
         let out = build(OverviewInput {
             profile: "live",

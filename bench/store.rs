@@ -133,6 +133,9 @@ fn bench_rollups(c: &mut Criterion) {
     g.bench_function("30 days x 288 buckets x 21 channels", |b| {
         b.iter(|| assert_eq!(store.rollups("live", start, start + 30 * 86_400).len(), 30 * 288))
     });
+    g.bench_function("30 days x 288 buckets x 21 channels, shared", |b| {
+        b.iter(|| assert_eq!(store.rollups_shared("live", start, start + 30 * 86_400).len(), 30 * 288))
+    });
     g.finish();
 }
 

@@ -47,6 +47,8 @@ fn rollups_replace_persist_and_answer_ranges() {
     assert!(all.windows(2).all(|w| w[0].bucket < w[1].bucket));
     assert_eq!(all[10].total.flows, 1039);
     assert_eq!(all[10], rollup("live", B0 + 3000, 1039));
+    let shared = store.rollups_shared("live", 0, u64::MAX);
+    assert!(shared.iter().zip(&all).all(|(s, a)| **s == *a) && shared.len() == all.len());
     assert_eq!(store.rollups("live", B0 + 300, B0 + 300).len(), 0);
     assert_eq!(store.rollups("live", B0 + 301, B0 + 900).len(), 1);
     assert_eq!(store.rollups("../odd name", 0, u64::MAX).len(), 1);

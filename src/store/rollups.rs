@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::{Context, Result};
 use hashbrown::HashMap;
@@ -21,7 +21,8 @@ use super::layout::{rollup_day_file, sync_dir, ymd, ROLLUPS_DIR};
 
 #[derive(Default)]
 pub(super) struct RollupIndex {
-    by_profile: RwLock<HashMap<String, BTreeMap<u64, BucketRollup>>>,
+    /// Shared (`Arc`) so range reads can hand out rollups without deep copies.
+    by_profile: RwLock<HashMap<String, BTreeMap<u64, Arc<BucketRollup>>>>,
     /// Lines per day file (to decide when to compact); also serializes writers of the logs.
     lines: Mutex<HashMap<PathBuf, u64>>,
     /// Lines that did not parse at load (torn records).
@@ -52,7 +53,9 @@ impl RollupIndex {
                     n += 1;
                     match serde_json::from_slice::<BucketRollup>(line) {
                         Ok(r) => {
-                            map.entry(r.profile.clone()).or_insert_with(BTreeMap::new).insert(r.bucket, r);
+                            map.entry(r.profile.clone())
+                                .or_insert_with(BTreeMap::new)
+                                .insert(r.bucket, Arc::new(r));
                         }
                         Err(_) => bad += 1,
                     }
@@ -96,7 +99,7 @@ impl RollupIndex {
         let n = *n;
         {
             let mut map = self.by_profile.write().unwrap_or_else(|e| e.into_inner());
-            map.entry(rollup.profile.clone()).or_default().insert(rollup.bucket, rollup.clone());
+            map.entry(rollup.profile.clone()).or_default().insert(rollup.bucket, Arc::new(rollup.clone()));
         }
         let live = self.day_count(&rollup.profile, rollup.bucket);
         if n > 2 * live + 8 {
@@ -120,7 +123,7 @@ impl RollupIndex {
         {
             let map = self.by_profile.read().unwrap_or_else(|e| e.into_inner());
             for r in map.get(profile).into_iter().flat_map(|m| m.range(start..end).map(|(_, r)| r)) {
-                serde_json::to_writer(&mut text, r)?;
+                serde_json::to_writer(&mut text, r.as_ref())?;
                 text.push(b'\n');
             }
         }
@@ -147,7 +150,17 @@ impl RollupIndex {
             return Vec::new();
         }
         let map = self.by_profile.read().unwrap_or_else(|e| e.into_inner());
-        map.get(profile).map_or_else(Vec::new, |m| m.range(from_s..to_s).map(|(_, r)| r.clone()).collect())
+        map.get(profile)
+            .map_or_else(Vec::new, |m| m.range(from_s..to_s).map(|(_, r)| (**r).clone()).collect())
+    }
+
+    pub(super) fn range_shared(&self, profile: &str, from_s: u64, to_s: u64) -> Vec<Arc<BucketRollup>> {
+        if from_s >= to_s {
+            return Vec::new();
+        }
+        let map = self.by_profile.read().unwrap_or_else(|e| e.into_inner());
+        map.get(profile)
+            .map_or_else(Vec::new, |m| m.range(from_s..to_s).map(|(_, r)| Arc::clone(r)).collect())
     }
 
     pub(super) fn profiles(&self) -> Vec<String> {

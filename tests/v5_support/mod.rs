@@ -8,9 +8,6 @@ use std::process::{Command, Stdio};
 
 use wvnr::flow::Flow;
 
-#[path = "../common/mod.rs"]
-mod common;
-
 /// NetFlow v5 datagrams (header + up to 30 48-byte records) for `flows`.
 pub fn v5_datagrams(flows: &[Flow]) -> Vec<Vec<u8>> {
     flows
@@ -56,7 +53,7 @@ pub fn v5_datagrams(flows: &[Flow]) -> Vec<Vec<u8>> {
 
 /// Runs nfcapd (with `extra` arguments) on a free port, sends `datagrams`, stops it with SIGTERM.
 pub fn run_nfcapd(dir: &Path, datagrams: &[Vec<u8>], extra: &[&str]) {
-    let port = common::free_udp_port();
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new("nfcapd")
         .args([
             "-w",
@@ -85,6 +82,7 @@ pub fn run_nfcapd(dir: &Path, datagrams: &[Vec<u8>], extra: &[&str]) {
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
-    common::run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success(), "cannot stop nfcapd");
     child.wait().unwrap();
 }

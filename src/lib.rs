@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod channels;
 pub mod cli;
+pub mod collector;
 pub mod config;
 pub mod decode;
 pub mod filter;
@@ -21,3 +22,4 @@ pub mod sources;
 pub mod store;
 pub mod web;
 pub mod wire;
+pub mod worker;

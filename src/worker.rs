@@ -15,7 +15,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::aggregate::{Aggregator, WORKER_TOP_CAP};
 use crate::channels::{ProfileRegistry, ProfileSet};
-use crate::decode::{Decoder, DecoderConfig};
+use crate::decode::{Decoder, DecoderConfig, ExporterInfo};
 use crate::flow::Flow;
 use crate::ingest::udp::{into_mio, CollectorSocket, RecvBatch};
 use crate::live::{ExporterStatus, WorkerStatus};
@@ -247,6 +247,25 @@ impl Worker {
                 exporter_status(&info, source)
             })
             .collect()
+    }
+}
+
+fn exporter_status(info: &ExporterInfo, source: String) -> ExporterStatus {
+    ExporterStatus {
+        address: Some(info.address),
+        source,
+        protocol: info.protocol.as_str().to_string(),
+        datagrams: info.datagrams,
+        flows: info.flows,
+        packets: info.packets,
+        bytes: info.bytes,
+        flow_rate: 0.0,
+        templates: info.templates as u64,
+        sampling: info.sampling,
+        missing_flows: info.missing_flows,
+        missing_datagrams: info.missing_datagrams,
+        decode_errors: info.decode_errors,
+        last_seen_ms: info.last_seen_ms,
     }
 }
 

@@ -3,13 +3,15 @@
 //! datagram and sample sequence numbers tracked per agent (see `tables`).
 //!
 //! Errors are counted by kind in `DecodeStats`: a datagram header that is cut
-//! short or a sample running past the datagram is `Truncated`; a record running
-//! past its sample, or a sample count larger than the samples present, is
-//! `BadLength`; a sample type we do not decode (or a flow sample without any
-//! packet record) is `Unsupported`; table evictions are `CapacityExceeded`.
-//! Unknown records inside a known sample are normal sFlow extensibility and
-//! skipped silently. A bad sample ends the walk of its datagram (the lengths
-//! after it cannot be trusted); flows decoded before it are kept.
+//! short, or a sample running past the end of the datagram, is `Truncated` and
+//! ends the walk; a sample count larger than the samples present (or smaller,
+//! leaving bytes over) is `BadLength`; a record running past its sample, or a
+//! sampled header that contradicts itself, is `BadLength` (or the inner
+//! header's `Truncated`/`BadVersion`) and drops that one sample; a sample type
+//! we do not decode, or a flow sample without any packet record, is
+//! `Unsupported`; table evictions are `CapacityExceeded`. Unknown records
+//! inside a known sample are normal sFlow extensibility and skipped silently.
+//! Flows decoded before an error are kept.
 
 mod sample;
 mod tables;
@@ -69,11 +71,13 @@ impl SflowDecoder {
         let ctx = Context { exporter, agent, sub_agent, received_ms, sampling_override };
 
         let mut samples = dg.samples();
+        let mut walk_failed = false;
         for entry in &mut samples {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
                     fail(&mut out, stats, e);
+                    walk_failed = true;
                     break;
                 }
             };
@@ -92,12 +96,12 @@ impl SflowDecoder {
                         stats.error(WireError::CapacityExceeded);
                     }
                 }
-                Err(WireError::Unsupported) => fail(&mut out, stats, WireError::Unsupported),
-                Err(e) => {
-                    fail(&mut out, stats, e);
-                    break;
-                }
+                // The sample's own length was consistent with the datagram: the next one can be read.
+                Err(e) => fail(&mut out, stats, e),
             }
+        }
+        if samples.trailing() > 0 && !walk_failed {
+            fail(&mut out, stats, WireError::BadLength); // fewer samples announced than sent
         }
         stats.flows += out.flows as u64;
         stats.missing_datagrams += out.missing_datagrams;

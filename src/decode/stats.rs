@@ -20,6 +20,8 @@ pub struct DecodeStats {
     pub pending_decoded: u64,
     /// Data sets held for a template that never came (or dropped because the hold queue was full).
     pub pending_dropped: u64,
+    /// Exporters dropped from the decoder's table (least recently seen) to stay under its cap.
+    pub exporters_evicted: u64,
 }
 
 impl DecodeStats {
@@ -45,6 +47,7 @@ impl DecodeStats {
         self.templates_evicted += o.templates_evicted;
         self.pending_decoded += o.pending_decoded;
         self.pending_dropped += o.pending_dropped;
+        self.exporters_evicted += o.exporters_evicted;
     }
 
     /// `{"truncated": 3, ...}` with only the non-zero kinds.

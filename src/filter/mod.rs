@@ -89,6 +89,20 @@ impl Filter {
         out.extend(flows.iter().map(|f| self.root.eval(f)));
     }
 
+    /// What every matching flow must have, for the store to skip blocks that cannot match:
+    /// a protocol and/or a port required by a top-level `and` of the filter.
+    pub fn scan_hint(&self) -> crate::store::ScanHint {
+        let mut hint = crate::store::ScanHint::default();
+        let conjuncts: &[Node] = match &*self.root {
+            Node::All(nodes) => nodes,
+            other => std::slice::from_ref(other),
+        };
+        for node in conjuncts {
+            predicate::hint_from(node, &mut hint);
+        }
+        hint
+    }
+
     /// How many of `flows` match.
     pub fn count(&self, flows: &[Flow]) -> usize {
         if self.is_any() {
@@ -124,6 +138,20 @@ mod tests {
         f.matches_batch(&flows, &mut out);
         assert_eq!(out, vec![true, false, true]);
         assert_eq!(f.count(&flows), 2);
+    }
+
+    #[test]
+    fn scan_hints_come_from_required_terms_only() {
+        let h = Filter::compile("proto tcp and port 443 and bytes > 1k").unwrap().scan_hint();
+        assert_eq!((h.protocol, h.port, h.src_port, h.dst_port), (Some(6), Some(443), None, None));
+        let h = Filter::compile("dst port 53 and src port 5353").unwrap().scan_hint();
+        assert_eq!((h.protocol, h.port, h.src_port, h.dst_port), (None, None, Some(5353), Some(53)));
+        let h = Filter::compile("proto tcp or port 80").unwrap().scan_hint();
+        assert_eq!(h, crate::store::ScanHint::default());
+        let h = Filter::compile("not proto tcp and port > 80").unwrap().scan_hint();
+        assert_eq!(h, crate::store::ScanHint::default());
+        // flags implies proto tcp.
+        assert_eq!(Filter::compile("flags S").unwrap().scan_hint().protocol, Some(6));
     }
 
     #[test]

@@ -287,6 +287,34 @@ impl Node {
     }
 }
 
+/// Records in `hint` what `node` (one term of a top-level `and`) requires of every match.
+pub(crate) fn hint_from(node: &Node, hint: &mut crate::store::ScanHint) {
+    let eq = |n: &Node| match n {
+        Node::Test(Test::Num { field, cmp: Cmp::Eq, value }) => Some((*field, *value)),
+        _ => None,
+    };
+    match node {
+        Node::All(nodes) => nodes.iter().for_each(|n| hint_from(n, hint)),
+        Node::Test(_) => match eq(node) {
+            Some((NumField::Protocol, p)) => hint.protocol = Some(p as u8),
+            Some((NumField::SrcPort, p)) => hint.src_port = Some(p as u16),
+            Some((NumField::DstPort, p)) => hint.dst_port = Some(p as u16),
+            _ => {}
+        },
+        // `port N` is `src port N or dst port N`.
+        Node::Any(nodes) => {
+            if let [a, b] = &**nodes {
+                if let (Some((NumField::SrcPort, x)), Some((NumField::DstPort, y))) = (eq(a), eq(b)) {
+                    if x == y {
+                        hint.port = Some(x as u16);
+                    }
+                }
+            }
+        }
+        Node::True | Node::Not(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

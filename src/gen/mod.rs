@@ -228,13 +228,9 @@ pub fn parse_protocol(s: &str) -> Result<FlowSource> {
 /// protocols carry the flow as it is.
 pub fn as_carried(protocol: FlowSource, flow: Flow, sampling: u32) -> Flow {
     match protocol {
-        FlowSource::Sflow => sflow_sample(&flow, sampling),
+        FlowSource::Sflow => crate::wire::sflow::as_sampled(&flow, sampling),
         _ => flow,
     }
-}
-
-fn sflow_sample(flow: &Flow, _sampling: u32) -> Flow {
-    *flow
 }
 
 #[cfg(test)]

@@ -1,20 +1,24 @@
 //! Counting a channel added later over the raw flows already stored, so its
 //! graph has history (NfSen rebuilt a new profile from nfcapd files the same way).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
 use super::Profile;
 use crate::filter::Filter;
-use crate::flow::{Counters, BUCKET_SECONDS};
+use crate::flow::{bucket_start, Counters, BUCKET_SECONDS};
 use crate::rollup::{BucketRollup, ChannelCounters};
 use crate::store::Store;
 
-/// Where a backfill is, reported after each bucket.
+/// Buckets scanned per pass (one day): one progress report each, bounded memory.
+const CHUNK_BUCKETS: u64 = 288;
+
+/// Where a backfill is, reported after each pass over a day of buckets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BackfillProgress {
-    /// Bucket just finished (start, UTC seconds).
+    /// Start of the last bucket covered so far (UTC seconds).
     pub bucket: u64,
     pub buckets_done: u64,
     pub buckets_total: u64,
@@ -24,33 +28,14 @@ pub struct BackfillProgress {
     pub flows_matched: u64,
 }
 
-#[derive(Default)]
-struct AtomicCounters {
-    flows: AtomicU64,
-    packets: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl AtomicCounters {
-    fn add(&self, c: &Counters) {
-        self.flows.fetch_add(c.flows, Ordering::Relaxed);
-        self.packets.fetch_add(c.packets, Ordering::Relaxed);
-        self.bytes.fetch_add(c.bytes, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Counters {
-        Counters {
-            flows: self.flows.load(Ordering::Relaxed),
-            packets: self.packets.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
-    }
-}
+/// Per bucket: (all flows, flows of the channel).
+type BucketCounts = BTreeMap<u64, (Counters, Counters)>;
 
 /// Scans every stored bucket's raw flows and writes channel `channel_index` of
 /// `profile` into that bucket's rollup (replacing the channel's counters if the
-/// rollup has them, creating the rollup if the bucket has none). Buckets with
-/// neither flows nor a rollup are skipped. Returns the number of rollups written.
+/// rollup has them, creating the rollup if the bucket has none). Buckets without
+/// stored flows are left alone: their raw flows may have expired, so nothing is
+/// known about them. Returns the number of rollups written.
 pub fn backfill_channel(
     store: &Store,
     profile: &Profile,
@@ -70,47 +55,52 @@ pub fn backfill_channel(
         buckets_total: newest.saturating_sub(oldest) / BUCKET_SECONDS + 1,
         ..BackfillProgress::default()
     };
-    let mut bucket = oldest - oldest % BUCKET_SECONDS;
-    while bucket <= newest {
-        let total = AtomicCounters::default();
-        let matched = AtomicCounters::default();
-        let stats = store
-            .scan(bucket * 1000, (bucket + BUCKET_SECONDS) * 1000, |block| {
-                let (mut t, mut m) = (Counters::default(), Counters::default());
+    let mut from = oldest - oldest % BUCKET_SECONDS;
+    while from <= newest {
+        let to = (from + CHUNK_BUCKETS * BUCKET_SECONDS).min(newest + BUCKET_SECONDS);
+        let counts = Mutex::new(BucketCounts::new());
+        store
+            .scan(from * 1000, to * 1000, |block| {
+                // Count the block locally; take the lock once per block, not per flow.
+                let mut local = BucketCounts::new();
                 for flow in block {
-                    t.add_flow(flow);
+                    let entry = local.entry(bucket_start(flow.received_ms)).or_default();
+                    entry.0.add_flow(flow);
                     if filter.matches(flow) {
-                        m.add_flow(flow);
+                        entry.1.add_flow(flow);
                     }
                 }
-                total.add(&t);
-                matched.add(&m);
+                let mut all = counts.lock().unwrap_or_else(|e| e.into_inner());
+                for (bucket, (t, m)) in local {
+                    let entry = all.entry(bucket).or_default();
+                    entry.0.add(&t);
+                    entry.1.add(&m);
+                }
             })
-            .with_context(|| format!("cannot scan bucket {bucket}"))?;
-        let existing = store
-            .rollups(&profile.name, bucket, bucket + BUCKET_SECONDS)
-            .into_iter()
-            .find(|r| r.bucket == bucket);
-        if stats.flows_read > 0 || existing.is_some() {
-            let mut rollup = existing.unwrap_or_else(|| BucketRollup {
+            .with_context(|| format!("cannot scan stored flows from {from} to {to}"))?;
+        let counts = counts.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut rollups: BTreeMap<u64, BucketRollup> =
+            store.rollups(&profile.name, from, to).into_iter().map(|r| (r.bucket, r)).collect();
+        for (bucket, (total, matched)) in counts {
+            let mut rollup = rollups.remove(&bucket).unwrap_or_else(|| BucketRollup {
                 bucket,
                 profile: profile.name.clone(),
-                total: total.get(),
+                total,
                 channels: Vec::new(),
                 sources: Vec::new(),
                 top: Vec::new(),
             });
-            set_channel(&mut rollup, profile, &channel.name, matched.get());
+            set_channel(&mut rollup, profile, &channel.name, matched);
             store
                 .write_rollup(&rollup)
                 .with_context(|| format!("cannot write the rollup of bucket {bucket}"))?;
             state.buckets_written += 1;
-            state.flows_matched += matched.get().flows;
+            state.flows_matched += matched.flows;
         }
-        state.bucket = bucket;
-        state.buckets_done += 1;
+        state.bucket = to - BUCKET_SECONDS;
+        state.buckets_done += (to - from) / BUCKET_SECONDS;
         progress(&state);
-        bucket += BUCKET_SECONDS;
+        from = to;
     }
     Ok(state.buckets_written)
 }

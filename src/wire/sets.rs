@@ -180,16 +180,11 @@ pub fn parse_template(
             (count, be16(buf, 4))
         }
     };
-    if template_id < 256 {
-        return Err(WireError::BadTemplate);
+    if field_count == 0 && dialect == Dialect::Ipfix {
+        // Withdrawal of one template, or of all (id = the set id, RFC 7011 §8.1).
+        return Ok((TemplateRecord { template_id, field_count, scope_field_count, dialect, specs: &[] }, 4));
     }
-    if field_count == 0 {
-        if dialect == Dialect::Ipfix {
-            return Ok((
-                TemplateRecord { template_id, field_count, scope_field_count, dialect, specs: &[] },
-                4,
-            ));
-        }
+    if template_id < 256 || field_count == 0 {
         return Err(WireError::BadTemplate);
     }
     if field_count > MAX_TEMPLATE_FIELDS

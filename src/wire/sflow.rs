@@ -8,12 +8,14 @@
 //! one 5-tuple, and the collector turns each flow sample into one `Flow`:
 //!
 //! - `packets = N` (the sample's sampling rate, or the configured override),
-//!   `bytes = L × N`, `sampling = N`, where **L is the IP packet length** (IPv4
-//!   total length, IPv6 40 + payload length) read from the sampled header, or
-//!   the IPv4/IPv6 data record's length. Layer 3, like NetFlow octets and
-//!   `Flow::bytes`; sfacctd's totals are compared against this in
-//!   tests/sflow_golden.rs. Without an IP header, L is the frame length minus
-//!   the Ethernet header and stripped bytes.
+//!   `bytes = S × N`, `sampling = N`, where **S is the sampled packet size the
+//!   agent reports**: the raw header record's frame length (layer 2, with the
+//!   FCS when the agent counts it), else the Ethernet frame data record's
+//!   length, else the IPv4/IPv6 data record's IP length. This is how sfacctd
+//!   and nfdump's sfcapd count sFlow bytes (sflowtool's `sampledPacketSize`),
+//!   so totals agree with them (tests/sflow_golden.rs checks it against
+//!   sfacctd); for sFlow, `Flow::bytes` is therefore frame bytes, a little more
+//!   than the IP bytes NetFlow reports for the same traffic.
 //! - `first_ms = last_ms = received_ms`: sFlow carries no flow times.
 //! - `exporter` is the datagram's source address, `domain` the sub-agent id.
 //! - addresses, ports, protocol, TCP flags, TOS, MACs and the VLAN from the
@@ -31,7 +33,7 @@
 pub mod encoder;
 pub mod view;
 
-pub use encoder::{as_sampled, sampled_ip_len, Encoder, MAX_DATAGRAM};
+pub use encoder::{as_sampled, sampled_frame_len, Encoder, MAX_DATAGRAM};
 pub use view::{
     counter_format, flow_format, header_protocol, sample_format, CounterSample, Datagram, Entries, Entry,
     ExtendedGateway, ExtendedRouter, ExtendedSwitch, FlowSample, InterfaceCounters, RawPacketHeader,

@@ -21,13 +21,10 @@ pub struct Context {
     pub sampling_override: Option<u32>,
 }
 
-/// Bytes of Ethernet header + FCS around the MAC payload an Ethernet frame data record counts.
-const ETHERNET_OVERHEAD: u32 = 14 + 4;
-
 /// Builds the flow one flow sample stands for. `Ok(None)`: the sample holds no
 /// packet information (no header, Ethernet or IP record) — counted as unsupported.
 pub fn flow_from_sample(sample: &FlowSample<'_>, ctx: &Context) -> Result<Option<Flow>, WireError> {
-    let mut header: Option<(InnerPacket, u32)> = None; // parsed header, fallback L3 length
+    let mut header: Option<(InnerPacket, u32)> = None; // parsed header, frame length
     let mut ip: Option<SampledIp<'_>> = None;
     let mut ethernet: Option<SampledEthernet<'_>> = None;
     let mut switch: Option<ExtendedSwitch<'_>> = None;
@@ -47,8 +44,7 @@ pub fn flow_from_sample(sample: &FlowSample<'_>, ctx: &Context) -> Result<Option
                     header_protocol::IPV6 => inner::parse_ipv6(raw.header())?,
                     _ => continue,
                 };
-                let overhead = u32::from(parsed.l2_len).saturating_add(raw.stripped());
-                header = Some((parsed, raw.frame_length().saturating_sub(overhead)));
+                header = Some((parsed, raw.frame_length()));
             }
             flow_format::ETHERNET => ethernet = Some(SampledEthernet::new_checked(record.body)?),
             flow_format::IPV4 => ip = Some(SampledIp::new_checked(record.body, false)?),
@@ -75,20 +71,10 @@ pub fn flow_from_sample(sample: &FlowSample<'_>, ctx: &Context) -> Result<Option
         ..Flow::EMPTY
     };
 
-    let ip_len = match (header, ip, ethernet) {
-        (Some((p, fallback_len)), _, _) if p.is_ip || ip.is_none() => {
-            if p.is_ip {
-                apply_packet(&mut f, &p);
-                if p.ip_len > 0 {
-                    p.ip_len
-                } else {
-                    fallback_len
-                }
-            } else {
-                fallback_len
-            }
-        }
-        (_, Some(ip), _) => {
+    // Addresses from the header when it has IP, else from an IP data record.
+    match (header, ip) {
+        (Some((p, _)), _) if p.is_ip || ip.is_none() => apply_packet(&mut f, &p),
+        (_, Some(ip)) => {
             f.src_addr = ip.src_addr();
             f.dst_addr = ip.dst_addr();
             f.protocol = ip.protocol() as u8;
@@ -109,10 +95,15 @@ pub fn flow_from_sample(sample: &FlowSample<'_>, ctx: &Context) -> Result<Option
                 }
                 _ => {}
             }
-            ip.length()
         }
-        (_, None, Some(eth)) => eth.length().saturating_sub(ETHERNET_OVERHEAD),
-        _ => return Ok(None),
+        (_, None) => {}
+    }
+    // The packet size the agent reports, preferring the frame (see `wire::sflow`).
+    let size = match (header, ethernet, ip) {
+        (Some((_, frame_len)), _, _) => frame_len,
+        (None, Some(eth), _) => eth.length(),
+        (None, None, Some(ip)) => ip.length(),
+        (None, None, None) => return Ok(None),
     };
     if let Some((p, _)) = header {
         f.src_mac = p.src_mac;
@@ -122,7 +113,7 @@ pub fn flow_from_sample(sample: &FlowSample<'_>, ctx: &Context) -> Result<Option
         f.src_mac = eth.src_mac();
         f.dst_mac = eth.dst_mac();
     }
-    f.bytes = u64::from(ip_len) * u64::from(rate);
+    f.bytes = u64::from(size) * u64::from(rate);
 
     if let Some(sw) = switch {
         if sw.src_vlan() != 0 {

@@ -24,18 +24,20 @@ const COUNTERS_EVERY: u64 = 16;
 /// The FCS a real Ethernet frame carries: in `frame_length`, stripped from the header bytes.
 const FCS_LEN: u32 = 4;
 
-/// The IP packet length one sampled packet of `flow` gets: the flow's mean
-/// packet size, at least its IP + transport header and at most 65535.
-pub fn sampled_ip_len(flow: &Flow) -> u16 {
-    let min = (ip_header_len(flow) + transport_header_len(flow.protocol)) as u64;
+/// The frame length one sampled packet of `flow` gets: the flow's mean
+/// packet size, at least the headers the encoder writes (Ethernet, VLAN tag,
+/// IP, transport, FCS) and at most 65535.
+pub fn sampled_frame_len(flow: &Flow) -> u32 {
+    let min =
+        (l2_header_len(flow) + ip_header_len(flow) + transport_header_len(flow.protocol)) as u32 + FCS_LEN;
     let mean = flow.bytes / flow.packets.max(1);
-    mean.clamp(min, u64::from(u16::MAX)) as u16
+    mean.clamp(u64::from(min), u64::from(u16::MAX)) as u32
 }
 
 /// `flow` as sFlow carries it when one packet in `sampling` is sampled: one
-/// sampled packet of the flow's mean IP length L (`sampled_ip_len`), so
-/// `packets = sampling`, `bytes = L × sampling` (layer 3: IP length, not frame
-/// length), `sampling = max(sampling, 1)`, `first_ms = last_ms` (one packet),
+/// sampled packet whose frame length F is the flow's mean packet size
+/// (`sampled_frame_len`), so `packets = sampling`, `bytes = F × sampling`
+/// (frame length, as sfacctd and nfdump count sFlow bytes), `sampling = max(sampling, 1)`, `first_ms = last_ms` (one packet),
 /// `source = Sflow`. What the header cannot carry is normalized: an IPv6 flow
 /// with an IPv4 address gets its v4-mapped form, an unspecified next hop takes
 /// the flow's family, VLAN ids keep 12 bits, prefix lengths at most 128, ports exist only for TCP and UDP
@@ -75,7 +77,7 @@ pub fn as_sampled(flow: &Flow, sampling: u32) -> Flow {
     f.dst_vlan &= 0x0fff;
     f.src_mask = f.src_mask.min(128);
     f.dst_mask = f.dst_mask.min(128);
-    let len = u64::from(sampled_ip_len(&f));
+    let len = u64::from(sampled_frame_len(&f));
     f.packets = u64::from(rate);
     f.bytes = len * u64::from(rate);
     f.sampling = rate;
@@ -184,10 +186,11 @@ impl Encoder {
         let has_gateway = f.src_as != 0 || f.dst_as != 0;
         put(out, 1 + u32::from(has_switch) + u32::from(has_router) + u32::from(has_gateway));
 
-        let ip_len = (f.bytes / u64::from(f.sampling)) as u16;
+        let frame_len = (f.bytes / u64::from(f.sampling)) as u32;
+        let ip_len = (frame_len - l2_header_len(f) as u32 - FCS_LEN) as u16;
         let rec = begin(out, flow_format::RAW_HEADER);
         put(out, header_protocol::ETHERNET);
-        put(out, u32::from(ip_len) + l2_header_len(f) as u32 + FCS_LEN);
+        put(out, frame_len);
         put(out, FCS_LEN);
         let len_at = out.len();
         put(out, 0);

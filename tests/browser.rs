@@ -107,7 +107,7 @@ fn populate(dir: &std::path::Path) -> WebState {
     let mut writer = store.writer(0).unwrap();
     for i in 1..=72u64 {
         let bucket = open - i * 300;
-        let wave = (i as f64 / 8.0).sin().abs().mul_add(10.0, 0.0) as u64;
+        let wave = ((i as f64 / 8.0).sin().abs() * 10.0) as u64;
         let flows = bucket_flows(bucket, wave);
         flows.iter().for_each(|f| writer.append(f).unwrap());
         store.write_rollup(&rollup(bucket, &flows)).unwrap();

@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn open_bucket_is_a_partial_point() {
-        let b = 1_800_000_000 - 1_800_000_000 % 300;
+        let b = 1_800_000_000; // a bucket start (a multiple of 300)
         let stored = [rollup(b - 300, 2, 0)];
         let open = rollup(b, 6, 0);
         let out = build(OverviewInput {

@@ -81,10 +81,13 @@ impl Collector {
         let mut merger = Merger::new(MergeConfig::default(), store.clone(), live.clone(), registry.clone());
         let set = registry.current();
         let now = now_ms();
-        let seed = seed_open_bucket(&store, &set, &router, now).context("cannot read the open bucket's flows")?;
+        let seed =
+            seed_open_bucket(&store, &set, &router, now).context("cannot read the open bucket's flows")?;
         let seeded: u64 = seed.iter().map(|t| t.total.flows).sum();
         if seeded > 0 {
-            tracing::info!("restart mid-bucket: {seeded} flows already stored in the open bucket counted again");
+            tracing::info!(
+                "restart mid-bucket: {seeded} flows already stored in the open bucket counted again"
+            );
         }
         merger.add_tables(&set.shape, seed);
         {
@@ -92,7 +95,13 @@ impl Collector {
             let (store, router, set) = (store.clone(), router.clone(), set.clone());
             let open = crate::flow::bucket_start(now);
             std::thread::Builder::new().name("wvnr-rebuild".into()).spawn(move || {
-                match rebuild_missing_rollups(&store, &set, &router, open.saturating_sub(REBUILD_WINDOW_S), open) {
+                match rebuild_missing_rollups(
+                    &store,
+                    &set,
+                    &router,
+                    open.saturating_sub(REBUILD_WINDOW_S),
+                    open,
+                ) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!("rebuilt the rollups of {n} buckets from stored flows"),
                     Err(e) => tracing::error!("cannot rebuild rollups: {e:#}"),
@@ -129,7 +138,9 @@ impl Collector {
             );
             let stop = stop.clone();
             workers.push(
-                std::thread::Builder::new().name(format!("wvnr-worker-{id}")).spawn(move || worker.run(&stop))?,
+                std::thread::Builder::new()
+                    .name(format!("wvnr-worker-{id}"))
+                    .spawn(move || worker.run(&stop))?,
             );
         }
         drop(tx);
@@ -158,7 +169,8 @@ impl Collector {
                 Err(_) => first_error = first_error.or(Some(anyhow!("a worker thread panicked"))),
             }
         }
-        let merger = self.merger.take().expect("stop runs once").join().map_err(|_| anyhow!("the merge panicked"))?;
+        let merger =
+            self.merger.take().expect("stop runs once").join().map_err(|_| anyhow!("the merge panicked"))?;
         let snapshot = self.live.snapshot();
         let summary = CollectorSummary {
             rollups_written: merger.rollups_written,

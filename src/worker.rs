@@ -172,11 +172,14 @@ impl Worker {
                     }
                     _ => {}
                 }
-                if self.exporter_source.len() < self.max_exporters || self.exporter_source.contains_key(&from.ip()) {
+                if self.exporter_source.len() < self.max_exporters
+                    || self.exporter_source.contains_key(&from.ip())
+                {
                     self.exporter_source.insert(from.ip(), source);
                 }
                 let sampling = self.router.sources[source].sampling;
-                let (agg, writer, set, status) = (&mut self.agg, &mut self.writer, &self.set, &mut self.status);
+                let (agg, writer, set, status) =
+                    (&mut self.agg, &mut self.writer, &self.set, &mut self.status);
                 let mut sink = |flow: &Flow| {
                     let mut f = *flow;
                     if let Some(rate) = sampling {

@@ -46,8 +46,12 @@ pub struct Args {
 
 /// The simulated network: (protocol, exporters, sampling). Exporter addresses repeat across
 /// protocols (127.0.0.2, ...): the decoder keeps each (address, protocol) apart.
-const EXPORTERS: [(FlowSource, u32, u32); 4] =
-    [(FlowSource::NetflowV9, 3, 1), (FlowSource::Ipfix, 2, 1), (FlowSource::Sflow, 2, 512), (FlowSource::NetflowV5, 1, 1)];
+const EXPORTERS: [(FlowSource, u32, u32); 4] = [
+    (FlowSource::NetflowV9, 3, 1),
+    (FlowSource::Ipfix, 2, 1),
+    (FlowSource::Sflow, 2, 512),
+    (FlowSource::NetflowV5, 1, 1),
+];
 
 pub fn run(args: Args) -> Result<()> {
     let data = match &args.data {

@@ -77,7 +77,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut buckets = 0;
     if total.flows > 0 {
-        let tables = aggregate_stored(&store, &set, &router, first_bucket * 1000, (last_bucket + BUCKET_SECONDS) * 1000)?;
+        let tables = aggregate_stored(
+            &store,
+            &set,
+            &router,
+            first_bucket * 1000,
+            (last_bucket + BUCKET_SECONDS) * 1000,
+        )?;
         for t in &tables {
             for r in t.to_rollups(&set.shape, crate::aggregate::ROLLUP_TOP_N) {
                 store.write_rollup(&r)?;

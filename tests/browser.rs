@@ -166,14 +166,17 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-/// Keys of the rows of one top-N table.
-const TABLE_KEYS: &str =
-    "return [...document.querySelectorAll(`table.top[data-dimension='${arguments[0]}'] tbody tr`)]
-    .map(r => r.cells[0].textContent).filter(k => k !== 'no flows');";
+/// Seconds the selection in the URL covers (0 without one).
+const SELECTED_SPAN: &str =
+    "const m = /sel=(\\d+)-(\\d+)/.exec(location.search); const span = m ? m[2] - m[1] : 0;";
 
+/// Keys of the rows of one top-N table.
 fn keys(s: &webdriver::Session<'_>, dimension: &str) -> Vec<String> {
-    let script = format!("arguments[0] = {dimension:?}; {TABLE_KEYS}");
-    serde_json::from_value(s.eval(&script.replace("arguments[0] =", "const dim ="))).unwrap_or_default()
+    let script = format!(
+        "return [...document.querySelectorAll(\"table.top[data-dimension='{dimension}'] tbody tr\")]
+           .map(r => r.cells[0].textContent).filter(k => k !== 'no flows');"
+    );
+    serde_json::from_value(s.eval(&script)).unwrap()
 }
 
 #[test]
@@ -230,8 +233,13 @@ fn overview_drilldown_and_exporters_in_chromium() {
     s.click("#legend .legend-item[data-channel='ssh']");
     s.wait_for("ssh shown", "return document.getElementById('chart').dataset.layers === '5';");
 
-    // A click on a slot (the middle of the graph, about three hours ago) fills the top-N tables.
+    // Brushing across the graph selects many slots; a click selects one (the middle of the
+    // graph, about three hours ago), and the top-N tables fill for it.
+    s.drag("#chart", -200, 200, 0);
+    let span = s.wait_for("a brushed window", &format!("{SELECTED_SPAN} return span;")).as_u64().unwrap();
+    assert!(span >= 20 * 300 && span % 300 == 0, "brushed {span} s");
     s.drag("#chart", 0, 0, 0);
+    s.wait_for("one slot", &format!("{SELECTED_SPAN} return span === 300;"));
     s.wait_for("top-N tables", "return document.querySelectorAll('#tops table.top').length === 10;");
     let ports = keys(&s, "dst_port");
     assert!(ports.iter().any(|k| k == "443") && ports.iter().any(|k| k == "53"), "{ports:?}");

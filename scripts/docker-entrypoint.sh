@@ -9,6 +9,8 @@ set -eu
 data="${WVNR_DATA:-/var/lib/wvnr}"
 web="${WVNR_WEB:-0.0.0.0:80}"
 config="${WVNR_CONFIG:-/etc/wvnr/wvnr.toml}"
+# wvnr reads WVNR_CONFIG itself; pass the file only when it exists (no file = defaults).
+unset WVNR_CONFIG
 
 if [ $# -eq 0 ]; then set -- serve; fi
 case "$1" in

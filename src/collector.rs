@@ -41,6 +41,7 @@ pub struct CollectorSummary {
     pub rollups_written: u64,
     pub flows: u64,
     pub datagrams: u64,
+    pub kernel_drops: u64,
 }
 
 impl Collector {
@@ -176,6 +177,7 @@ impl Collector {
             rollups_written: merger.rollups_written,
             flows: snapshot.workers.iter().map(|w| w.flows).sum(),
             datagrams: snapshot.workers.iter().map(|w| w.datagrams).sum(),
+            kernel_drops: snapshot.workers.iter().map(|w| w.kernel_drops).sum(),
         };
         match first_error {
             Some(e) => Err(e),

@@ -65,10 +65,10 @@ pub struct Merger {
     set: Arc<ProfileSet>,
     open: BTreeMap<u64, BucketTables>,
     workers: BTreeMap<u32, WorkerStatus>,
-    exporters: BTreeMap<(u32, Option<IpAddr>, String), ExporterStatus>,
+    exporters: BTreeMap<(u32, Option<IpAddr>, String, String), ExporterStatus>,
     decode: BTreeMap<u32, DecodeStats>,
     /// flows per exporter at the previous publish, for rates
-    previous_flows: HashMap<(Option<IpAddr>, String), (u64, u64)>,
+    previous_flows: HashMap<(Option<IpAddr>, String, String), (u64, u64)>,
     started_ms: u64,
     pub rollups_written: u64,
     pub store_errors: u64,
@@ -122,7 +122,7 @@ impl Merger {
                 let id = status.id;
                 self.exporters.retain(|k, _| k.0 != id);
                 for e in exporters {
-                    self.exporters.insert((id, e.address, e.source.clone()), e);
+                    self.exporters.insert((id, e.address, e.source.clone(), e.protocol.clone()), e);
                 }
                 self.decode.insert(id, decode);
                 self.workers.insert(id, status);
@@ -190,9 +190,10 @@ impl Merger {
         let open_buckets =
             self.open.values().next_back().map(|t| t.to_rollups(&self.set.shape, 10)).unwrap_or_default();
         let mut exporters: Vec<ExporterStatus> = Vec::with_capacity(self.exporters.len());
-        let mut by_key: BTreeMap<(Option<IpAddr>, String), ExporterStatus> = BTreeMap::new();
-        for ((_, addr, source), e) in &self.exporters {
-            match by_key.get_mut(&(*addr, source.clone())) {
+        let mut by_key: BTreeMap<(Option<IpAddr>, String, String), ExporterStatus> = BTreeMap::new();
+        for ((_, addr, source, protocol), e) in &self.exporters {
+            let key = (*addr, source.clone(), protocol.clone());
+            match by_key.get_mut(&key) {
                 Some(acc) => {
                     acc.datagrams += e.datagrams;
                     acc.flows += e.flows;
@@ -206,7 +207,7 @@ impl Merger {
                     acc.last_seen_ms = acc.last_seen_ms.max(e.last_seen_ms);
                 }
                 None => {
-                    by_key.insert((*addr, source.clone()), e.clone());
+                    by_key.insert(key, e.clone());
                 }
             }
         }

@@ -43,6 +43,8 @@ pub struct Worker {
     cfg: WorkerConfig,
     sockets: Vec<mio::net::UdpSocket>,
     port_of_socket: Vec<usize>,
+    /// Cumulative kernel drops per socket (SO_RXQ_OVFL).
+    socket_drops: Vec<u64>,
     rcvbuf: u64,
     decoder: Decoder,
     agg: Aggregator,
@@ -71,7 +73,8 @@ impl Worker {
     ) -> Worker {
         let set = registry.current();
         let rcvbuf = sockets.iter().map(|s| s.socket.rcvbuf as u64).min().unwrap_or(0);
-        let port_of_socket = sockets.iter().map(|s| s.port_index).collect();
+        let port_of_socket: Vec<usize> = sockets.iter().map(|s| s.port_index).collect();
+        let socket_drops = vec![0; port_of_socket.len()];
         let sockets = sockets.into_iter().map(|s| into_mio(s.socket.socket)).collect();
         Worker {
             status: WorkerStatus { id: cfg.id, rcvbuf, ..Default::default() },
@@ -79,6 +82,7 @@ impl Worker {
             cfg,
             sockets,
             port_of_socket,
+            socket_drops,
             rcvbuf,
             decoder: Decoder::new(decoder_cfg),
             writer,
@@ -147,7 +151,10 @@ impl Worker {
             if n == 0 {
                 break;
             }
-            self.status.kernel_drops = self.status.kernel_drops.max(batch.kernel_drops as u64);
+            if batch.kernel_drops > 0 {
+                self.socket_drops[index] = self.socket_drops[index].max(batch.kernel_drops as u64);
+                self.status.kernel_drops = self.socket_drops.iter().sum();
+            }
             self.refresh_profiles();
             let received_ms = now_ms();
             for i in 0..n {

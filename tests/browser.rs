@@ -56,7 +56,8 @@ fn bucket_flows(bucket: u64, wave: u64) -> Vec<Flow> {
     ];
     for (s, (protocol, port, n)) in services.iter().enumerate() {
         for i in 0..(*n + wave % 3) {
-            let t = bucket * 1000 + 1000 + (i * 7 + s as u64) * 1000;
+            // Spread over the bucket, so the open bucket's partial counts grow with its age.
+            let t = bucket * 1000 + ((i * 37 + s as u64 * 11) % 300) * 1000 + 500;
             out.push(Flow {
                 exporter: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
                 source: FlowSource::Ipfix,
@@ -113,7 +114,7 @@ fn populate(dir: &std::path::Path) -> WebState {
         store.write_rollup(&rollup(bucket, &flows)).unwrap();
     }
     writer.finish().unwrap();
-    let open_flows = bucket_flows(open, 4);
+    let open_flows: Vec<Flow> = bucket_flows(open, 4).into_iter().filter(|f| f.received_ms <= now).collect();
     let live = LiveStatus::default();
     live.publish(LiveSnapshot {
         updated_ms: now,

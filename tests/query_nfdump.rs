@@ -3,11 +3,13 @@
 //! (not times: nfcapd takes them from the v5 header).
 
 mod common;
+mod v5_support;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+
+use v5_support::{run_nfcapd, v5_datagrams};
 
 use wvnr::flow::Flow;
 use wvnr::store::{Store, StoreConfig};
@@ -48,78 +50,11 @@ fn flows(now_ms: u64) -> Vec<Flow> {
         .collect()
 }
 
-/// NetFlow v5 datagrams (header + up to 30 48-byte records) for `flows`.
-fn v5_datagrams(flows: &[Flow]) -> Vec<Vec<u8>> {
-    let unix_secs = (flows[0].received_ms / 1000) as u32;
-    flows
-        .chunks(30)
-        .enumerate()
-        .map(|(n, chunk)| {
-            let mut d = Vec::with_capacity(24 + 48 * chunk.len());
-            d.extend_from_slice(&5u16.to_be_bytes());
-            d.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
-            d.extend_from_slice(&100_000u32.to_be_bytes()); // sys uptime ms
-            d.extend_from_slice(&unix_secs.to_be_bytes());
-            d.extend_from_slice(&0u32.to_be_bytes());
-            d.extend_from_slice(&((n * 30) as u32).to_be_bytes()); // flow sequence
-            d.extend_from_slice(&[0, 0, 0, 0]); // engine type, id, sampling
-            for f in chunk {
-                let (IpAddr::V4(s), IpAddr::V4(t)) = (f.src_addr, f.dst_addr) else {
-                    panic!("v5 is IPv4 only")
-                };
-                d.extend_from_slice(&s.octets());
-                d.extend_from_slice(&t.octets());
-                d.extend_from_slice(&[0; 4]); // next hop
-                d.extend_from_slice(&(f.in_if as u16).to_be_bytes());
-                d.extend_from_slice(&(f.out_if as u16).to_be_bytes());
-                d.extend_from_slice(&(f.packets as u32).to_be_bytes());
-                d.extend_from_slice(&(f.bytes as u32).to_be_bytes());
-                d.extend_from_slice(&95_000u32.to_be_bytes()); // first (uptime ms)
-                d.extend_from_slice(&99_000u32.to_be_bytes()); // last
-                d.extend_from_slice(&f.src_port.to_be_bytes());
-                d.extend_from_slice(&f.dst_port.to_be_bytes());
-                d.extend_from_slice(&[0, f.tcp_flags, f.protocol, f.tos]);
-                d.extend_from_slice(&[0; 4]); // src as, dst as
-                d.extend_from_slice(&[0, 0, 0, 0]); // masks, pad
-            }
-            d
-        })
-        .collect()
-}
-
-fn run_nfcapd(dir: &Path, datagrams: &[Vec<u8>]) {
-    let port = common::free_udp_port();
-    let mut child = Command::new("nfcapd")
-        .args([
-            "-w",
-            dir.to_str().unwrap(),
-            "-S",
-            "0",
-            "-t",
-            "60",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nfcapd");
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for d in datagrams {
-        sock.send_to(d, ("127.0.0.1", port)).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    common::run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
-    child.wait().unwrap();
-}
-
 /// `val -> (flows, packets, bytes)` from nfdump-style stat CSV (columns 4..=9), and the
 /// summary's (flows, bytes, packets).
-fn parse_stat_csv(csv: &str) -> (BTreeMap<String, (u64, u64, u64)>, Vec<String>, (u64, u64, u64)) {
+type Rows = BTreeMap<String, (u64, u64, u64)>;
+
+fn parse_stat_csv(csv: &str) -> (Rows, Vec<String>, (u64, u64, u64)) {
     let mut rows = BTreeMap::new();
     let mut order = Vec::new();
     let mut lines = csv.lines();
@@ -154,7 +89,7 @@ fn stats_and_summary_match_nfdump() {
     let mut w = store.writer(0).unwrap();
     flows.iter().for_each(|f| w.append(f).unwrap());
     w.finish().unwrap();
-    run_nfcapd(&theirs, &v5_datagrams(&flows));
+    run_nfcapd(&theirs, &v5_datagrams(&flows), &[]);
 
     let nfdump = |args: &[&str]| common::run_ok(Command::new("nfdump").arg("-R").arg(&theirs).args(args));
     let wvnr = |args: &[&str]| {
@@ -179,10 +114,18 @@ fn stats_and_summary_match_nfdump() {
     // Top 5 by flows: the counts in rank order agree even where equal counts swap keys.
     let (n_rows, n_order, _) = parse_stat_csv(&nfdump(&["-s", "srcip/flows", "-n", "5", "-o", "csv"]));
     let (w_rows, w_order, _) = parse_stat_csv(&wvnr(&["-s", "srcip/flows", "-n", "5", "-o", "csv"]));
-    let counts = |rows: &BTreeMap<String, (u64, u64, u64)>, order: &[String]| {
-        order.iter().map(|k| rows[k].0).collect::<Vec<_>>()
-    };
+    let counts = |rows: &Rows, order: &[String]| order.iter().map(|k| rows[k].0).collect::<Vec<_>>();
     assert_eq!(counts(&w_rows, &w_order), counts(&n_rows, &n_order));
+
+    // With filters (the filter language is nfdump's).
+    for filter in ["proto tcp and dst port 443", "src net 10.0.1.0/24", "not proto udp and packets > 50"] {
+        let (n_rows, _, n_sum) =
+            parse_stat_csv(&nfdump(&["-s", "dstport/bytes", "-n", "1000", "-o", "csv", filter]));
+        let (w_rows, _, w_sum) =
+            parse_stat_csv(&wvnr(&["-s", "dstport/bytes", "-n", "1000", "-o", "csv", filter]));
+        assert!(n_sum.0 > 0 && n_sum.0 < 600, "{filter}: {n_sum:?}");
+        assert_eq!((w_rows, w_sum), (n_rows, n_sum), "filter {filter}");
+    }
 
     // The summary.
     let json: serde_json::Value = serde_json::from_str(&wvnr(&["--summary", "-o", "json"])).unwrap();

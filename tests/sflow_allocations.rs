@@ -99,6 +99,8 @@ fn decode_and_encode_allocate_nothing_after_warm_up() {
     let mut out = Vec::with_capacity(2048);
     let mut now = 1_000;
     let agent = "127.0.0.9".parse().unwrap();
+    // Warm-up long enough for the encoder's occasional counter samples to have
+    // visited every interface: each new (agent, ifIndex) is one table insert.
     for _ in 0..50 {
         let mut rest = &flows[..];
         while !rest.is_empty() {

@@ -192,3 +192,35 @@ fn unwritable_directory_gives_a_clear_error() {
     let err = Store::open_read_only(std::path::Path::new("/nonexistent/wvnr")).err().unwrap().to_string();
     assert!(err.contains("no data directory /nonexistent/wvnr"), "{err}");
 }
+
+#[test]
+fn scan_hints_skip_blocks_without_losing_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let mut w = store.writer(0).unwrap();
+    // Blocks of one protocol each (a flush after each run of 1000).
+    for i in 0..8000u64 {
+        let mut f = flow(i, T0 + i);
+        f.protocol = [6, 17, 47, 1][(i / 1000 % 4) as usize];
+        w.append(&f).unwrap();
+        if i % 1000 == 999 {
+            w.flush().unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let hint = wvnr::store::ScanHint { protocol: Some(47), ..Default::default() };
+    let n = Mutex::new(0u64);
+    let st = store
+        .scan_with_hint(0, u64::MAX, &hint, |b| {
+            *n.lock().unwrap() += b.iter().filter(|f| f.protocol == 47).count() as u64
+        })
+        .unwrap();
+    assert_eq!(*n.lock().unwrap(), 2000);
+    assert_eq!((st.blocks_read, st.blocks_skipped), (2, 6));
+    let none = wvnr::store::ScanHint { protocol: Some(99), ..Default::default() };
+    let st = store.scan_with_hint(0, u64::MAX, &none, |_| panic!("no block has protocol 99")).unwrap();
+    assert_eq!(st.blocks_skipped, 8);
+    // Time range skipping: only the blocks overlapping [T0+2500, T0+3500).
+    let st = store.scan(T0 + 2500, T0 + 3500, |_| {}).unwrap();
+    assert_eq!((st.blocks_read, st.flows_read), (2, 1000));
+}

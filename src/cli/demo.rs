@@ -36,8 +36,9 @@ pub struct Args {
     /// History to backfill before going live (e.g. 24h, 7d; 0 = none).
     #[arg(long, default_value = "24h")]
     pub history: String,
-    /// Live flows per second, over all simulated exporters.
-    #[arg(long, default_value_t = 400.0)]
+    /// Live flows per second, over all simulated exporters (the history uses the same rate:
+    /// a day at 50/s is about 4.3 M flows).
+    #[arg(long, default_value_t = 50.0)]
     pub flow_rate: f64,
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
@@ -72,7 +73,8 @@ pub fn run(args: Args) -> Result<()> {
     cfg.web.listen = args.web.clone();
     cfg.collector.listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
     cfg.collector.workers = args.workers;
-    cfg.sources = vec![SourceConfig::new("demo", args.port, SourceProtocol::Auto)];
+    let port = crate::ingest::udp::claim_port(SocketAddr::new(cfg.collector.listen, args.port))?;
+    cfg.sources = vec![SourceConfig::new("demo", port, SourceProtocol::Auto)];
     cfg.validate()?;
 
     let generators: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>> = Arc::default();
@@ -95,7 +97,7 @@ pub fn run(args: Args) -> Result<()> {
         let url = web.map(|w| format!("http://{w}/")).unwrap_or_else(|| "(web report disabled)".into());
         println!("wvnr demo: open {url}");
         println!("  collector on UDP 127.0.0.1:{port}, data in {}", dir.display());
-        println!("  live traffic: NetFlow v9, IPFIX, sFlow and NetFlow v5 from 8 simulated exporters; Ctrl-C stops");
+        println!("  live traffic: NetFlow v9, IPFIX, sFlow and NetFlow v5 from 8 simulated exporters on 127.0.0.2-4; Ctrl-C stops");
     });
     let result = serve(&cfg, Some(ready));
     stop.store(true, Ordering::Relaxed);

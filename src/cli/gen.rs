@@ -83,6 +83,9 @@ pub struct Options {
     /// Datagrams per sendmmsg call (1-64).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub batch: usize,
+    /// Pre-drawn flows replayed with fresh times and client ports (0: draw every flow fresh, slower).
+    #[arg(long, default_value_t = crate::gen::DEFAULT_POOL_FLOWS, value_name = "N")]
+    pub pool: usize,
     /// Write this much past traffic into --data instead of sending (e.g. 24h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "data")]
     pub backfill: Option<Duration>,
@@ -184,6 +187,7 @@ pub fn config(args: &Options) -> Result<GenConfig> {
         allow_remote: args.allow_remote,
         batch: args.batch,
         progress_every: Duration::from_secs(1),
+        pool_flows: args.pool,
     };
     if args.backfill.is_none() {
         cfg.validate()?;

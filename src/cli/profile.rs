@@ -148,7 +148,7 @@ fn backfill(data: &std::path::Path, profile: &Profile, index: usize, target: &st
     let mut last_percent = u64::MAX;
     let written = backfill_channel(&store, profile, index, &mut |p| {
         let percent = p.buckets_done * 100 / p.buckets_total.max(1);
-        if percent != last_percent && (percent % 10 == 0 || p.buckets_done == p.buckets_total) {
+        if percent != last_percent && (percent.is_multiple_of(10) || p.buckets_done == p.buckets_total) {
             last_percent = percent;
             eprintln!(
                 "backfilling {target}: {}/{} buckets ({percent}%), {} flows matched",
@@ -199,7 +199,7 @@ fn show(p: &Profile, output: Output) -> Result<()> {
                 return Ok(());
             }
             let width = p.channels.iter().map(|c| c.name.len()).max().unwrap_or(0).max(7);
-            println!("{:>5}  {}  {:7}  {:width$}  FILTER", "ORDER", "SIGN", "COLOUR", "CHANNEL");
+            println!("ORDER  SIGN  {:7}  {:width$}  FILTER", "COLOUR", "CHANNEL");
             for c in &p.channels {
                 println!(
                     "{:>5}  {:>4}  {:7}  {:width$}  {}",

@@ -122,10 +122,11 @@ pub fn serve(cfg: &Config, ready: Option<Box<dyn FnOnce(&[u16], Option<SocketAdd
     });
     let summary = collector.stop()?;
     tracing::info!(
-        "stopped: {} datagrams, {} flows, {} rollups written",
+        "stopped: {} datagrams, {} flows, {} rollups written, {} kernel drops",
         summary.datagrams,
         summary.flows,
-        summary.rollups_written
+        summary.rollups_written,
+        summary.kernel_drops
     );
     result
 }

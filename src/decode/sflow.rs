@@ -179,3 +179,6 @@ fn fail(out: &mut DatagramOutcome, stats: &mut DecodeStats, e: WireError) {
     stats.error(e);
     out.error.get_or_insert(e);
 }
+
+#[cfg(test)]
+mod tests;

@@ -103,6 +103,12 @@ impl Filter {
         hint
     }
 
+    /// `Some(N)` when the filter is exactly `port N`: callers with many such filters
+    /// (profile channels) can look ports up instead of evaluating each.
+    pub fn as_port(&self) -> Option<u16> {
+        self.root.either_port()
+    }
+
     /// How many of `flows` match.
     pub fn count(&self, flows: &[Flow]) -> usize {
         if self.is_any() {

@@ -187,6 +187,13 @@ pub(crate) enum Test {
         cmp: Cmp,
         value: u64,
     },
+    /// `a cmp value or b cmp value` (`port 80`, `if 3`): one test, no tree walk.
+    NumEither {
+        a: NumField,
+        b: NumField,
+        cmp: Cmp,
+        value: u64,
+    },
     NumIn {
         field: NumField,
         sorted: Box<[u64]>,
@@ -212,6 +219,9 @@ impl Test {
             Test::Ipv4 => !f.is_ipv6(),
             Test::Ipv6 => f.is_ipv6(),
             Test::Num { field, cmp, value } => cmp.apply(field.get(f), *value),
+            Test::NumEither { a, b, cmp, value } => {
+                cmp.apply(a.get(f), *value) || cmp.apply(b.get(f), *value)
+            }
             Test::NumIn { field, sorted } => sorted.binary_search(&field.get(f)).is_ok(),
             Test::FlagsAll { mask } => f.tcp_flags & mask == *mask,
             Test::Addr { field, net } => net.contains(field.get(f)),
@@ -246,6 +256,19 @@ impl Node {
         Node::Test(Test::Num { field, cmp, value })
     }
 
+    /// `Some(N)` when the node is exactly `port N` (source or destination port equals N).
+    pub fn either_port(&self) -> Option<u16> {
+        match self {
+            Node::Test(Test::NumEither {
+                a: NumField::SrcPort,
+                b: NumField::DstPort,
+                cmp: Cmp::Eq,
+                value,
+            }) => Some(*value as u16),
+            _ => None,
+        }
+    }
+
     /// `protocol == icmp or protocol == icmp6`.
     pub fn is_icmp() -> Node {
         Node::Any(Box::new([
@@ -276,6 +299,15 @@ impl Node {
         if a == Node::True || b == Node::True {
             return Node::True;
         }
+        if let (
+            Node::Test(Test::Num { field: fa, cmp: ca, value: va }),
+            Node::Test(Test::Num { field: fb, cmp: cb, value: vb }),
+        ) = (&a, &b)
+        {
+            if ca == cb && va == vb {
+                return Node::Test(Test::NumEither { a: *fa, b: *fb, cmp: *ca, value: *va });
+            }
+        }
         let mut v = Vec::new();
         for n in [a, b] {
             match n {
@@ -289,29 +321,20 @@ impl Node {
 
 /// Records in `hint` what `node` (one term of a top-level `and`) requires of every match.
 pub(crate) fn hint_from(node: &Node, hint: &mut crate::store::ScanHint) {
-    let eq = |n: &Node| match n {
-        Node::Test(Test::Num { field, cmp: Cmp::Eq, value }) => Some((*field, *value)),
-        _ => None,
-    };
     match node {
         Node::All(nodes) => nodes.iter().for_each(|n| hint_from(n, hint)),
-        Node::Test(_) => match eq(node) {
-            Some((NumField::Protocol, p)) => hint.protocol = Some(p as u8),
-            Some((NumField::SrcPort, p)) => hint.src_port = Some(p as u16),
-            Some((NumField::DstPort, p)) => hint.dst_port = Some(p as u16),
+        Node::Test(Test::Num { field, cmp: Cmp::Eq, value }) => match field {
+            NumField::Protocol => hint.protocol = Some(*value as u8),
+            NumField::SrcPort => hint.src_port = Some(*value as u16),
+            NumField::DstPort => hint.dst_port = Some(*value as u16),
             _ => {}
         },
-        // `port N` is `src port N or dst port N`.
-        Node::Any(nodes) => {
-            if let [a, b] = &**nodes {
-                if let (Some((NumField::SrcPort, x)), Some((NumField::DstPort, y))) = (eq(a), eq(b)) {
-                    if x == y {
-                        hint.port = Some(x as u16);
-                    }
-                }
+        Node::Test(_) => {
+            if let Some(port) = node.either_port() {
+                hint.port = Some(port);
             }
         }
-        Node::True | Node::Not(_) => {}
+        Node::True | Node::Any(_) | Node::Not(_) => {}
     }
 }
 

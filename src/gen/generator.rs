@@ -10,12 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 
 use super::pace::{pause, TokenBucket};
+use super::pool::FlowPool;
 use super::rng::derive_seed;
 use super::send::BatchSender;
 use super::totals::{ExporterTotals, Totals};
 use super::traffic::{Traffic, TrafficConfig};
 use super::{as_carried, protocol_name, GenConfig, Rate, DEFAULT_SEEDED_START_MS, NOMINAL_CAPTURE_RATE};
-use crate::flow::{Flow, FlowSource};
+use crate::flow::{Counters, Flow, FlowSource};
 use crate::pcap::CaptureWriter;
 use crate::wire::{EncoderConfig, FlowEncoder};
 
@@ -26,15 +27,25 @@ pub type EncoderFactory = dyn Fn(u32, FlowSource, EncoderConfig) -> Box<dyn Flow
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 /// Exporters' uptime at the start of the run (v5/v9 carry times relative to boot).
 const UPTIME_AT_START_MS: u64 = 86_400_000;
+/// Smallest flow pool of one exporter (when the pool is on).
+const MIN_POOL_PER_EXPORTER: usize = 256;
 
 struct Exporter {
     source: SocketAddr,
     encoder: Box<dyn FlowEncoder>,
-    traffic: Traffic,
+    flows: Feed,
     /// Flows generated but not yet taken by the encoder (a datagram may take fewer than offered).
     pending: Vec<Flow>,
     sender: Option<BatchSender>,
     totals: ExporterTotals,
+}
+
+/// Where an exporter's flows come from.
+enum Feed {
+    /// A fresh draw from the model for every flow.
+    Fresh(Traffic),
+    /// Pre-drawn flows, replayed (see `pool.rs`); already in the protocol's view.
+    Pool(FlowPool),
 }
 
 enum Sink {
@@ -42,10 +53,20 @@ enum Sink {
     Capture(CaptureWriter<BufWriter<std::fs::File>>),
 }
 
-/// The export clock: wall time when sending, a virtual clock (start + i / rate) for captures.
+/// The export clock: wall time when sending; for captures a virtual clock that
+/// advances 1/rate per datagram (or per flow, for a flow rate).
 enum Clock {
     Wall,
-    Virtual { start_ms: u64, step_ms: f64, ticks: u64 },
+    Virtual {
+        start_ms: u64,
+        /// Milliseconds per unit (datagram or flow).
+        step_ms: f64,
+        /// Units so far.
+        units: u64,
+        per_flow: bool,
+        /// Nothing is exported at or after this time (the capture's duration).
+        end_ms: Option<u64>,
+    },
 }
 
 impl Clock {
@@ -54,7 +75,7 @@ impl Clock {
             Clock::Wall => {
                 SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
             }
-            Clock::Virtual { start_ms, step_ms, ticks } => start_ms + (*ticks as f64 * step_ms) as u64,
+            Clock::Virtual { start_ms, step_ms, units, .. } => start_ms + (*units as f64 * step_ms) as u64,
         }
     }
 }
@@ -68,7 +89,7 @@ pub struct Generator {
     /// One datagram buffer per batch slot, reused.
     bufs: Vec<Vec<u8>>,
     /// Per batch slot: the flows that datagram carries (counted once it is out).
-    slots: Vec<ExporterTotals>,
+    slots: Vec<Counters>,
 }
 
 impl Generator {
@@ -87,14 +108,15 @@ impl Generator {
                     Some(_) => DEFAULT_SEEDED_START_MS,
                     None => Clock::Wall.now_ms(),
                 });
-                let per_s = match cfg.rate {
-                    Some(Rate::Datagrams(r)) => r,
-                    // Flows per second over flows per datagram is fixed up below, once encoders exist.
-                    Some(Rate::Flows(r)) => r,
-                    None => NOMINAL_CAPTURE_RATE,
+                let (per_s, per_flow) = match cfg.rate {
+                    Some(Rate::Datagrams(r)) => (r, false),
+                    Some(Rate::Flows(r)) => (r, true),
+                    None => (NOMINAL_CAPTURE_RATE, false),
                 };
+                let end_ms = cfg.duration.map(|d| start_ms + d.as_millis() as u64);
                 let writer = CaptureWriter::create(path)?;
-                (Sink::Capture(writer), Clock::Virtual { start_ms, step_ms: 1000.0 / per_s, ticks: 0 })
+                let clock = Clock::Virtual { start_ms, step_ms: 1000.0 / per_s, units: 0, per_flow, end_ms };
+                (Sink::Capture(writer), clock)
             }
             None => (Sink::Udp, Clock::Wall),
         };
@@ -125,7 +147,7 @@ impl Generator {
             if encoder.max_flows_per_datagram() == 0 {
                 bail!("the {} encoder carries no flows per datagram", protocol_name(cfg.protocol));
             }
-            let traffic = Traffic::new(TrafficConfig {
+            let mut traffic = Traffic::new(TrafficConfig {
                 scenario: cfg.scenario,
                 ipv6_fraction: cfg.ipv6_fraction,
                 sampling: cfg.sampling,
@@ -134,6 +156,19 @@ impl Generator {
                 domain,
                 source: cfg.protocol,
             });
+            let flows = match cfg.pool_flows {
+                0 => Feed::Fresh(traffic),
+                total => {
+                    // No bigger than a counted run can use.
+                    let needed = cfg.count.map_or(usize::MAX, |c| {
+                        (c as usize).saturating_mul(encoder.max_flows_per_datagram()) / cfg.exporters as usize
+                            + 1
+                    });
+                    let size = (total / cfg.exporters as usize).max(MIN_POOL_PER_EXPORTER).min(needed);
+                    let carry = |f| as_carried(cfg.protocol, f, cfg.sampling);
+                    Feed::Pool(FlowPool::new(&mut traffic, size, clock.now_ms(), carry))
+                }
+            };
             let totals = ExporterTotals {
                 address: source.ip().to_string(),
                 port: if sender.is_some() { source.port() } else { 0 },
@@ -141,14 +176,10 @@ impl Generator {
                 ..ExporterTotals::default()
             };
             let pending = Vec::with_capacity(encoder.max_flows_per_datagram());
-            exporters.push(Exporter { source, encoder, traffic, pending, sender, totals });
-        }
-        let mut clock = clock;
-        if let (Clock::Virtual { step_ms, .. }, Some(Rate::Flows(r))) = (&mut clock, cfg.rate) {
-            *step_ms = 1000.0 * exporters[0].encoder.max_flows_per_datagram() as f64 / r;
+            exporters.push(Exporter { source, encoder, flows, pending, sender, totals });
         }
         let bufs = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();
-        let slots = vec![ExporterTotals::default(); cfg.batch];
+        let slots = vec![Counters::default(); cfg.batch];
         Ok(Generator { cfg, exporters, sink, clock, bufs, slots })
     }
 
@@ -177,14 +208,7 @@ impl Generator {
         };
         let mut bucket = rate.filter(|_| paced).map(|r| TokenBucket::new(r, batch as f64 * cost, started));
         let deadline = self.cfg.duration.map(|d| started + d);
-        // A capture's duration is on its export clock: a datagram count.
-        let count = match (&self.clock, self.cfg.duration) {
-            (Clock::Virtual { step_ms, .. }, Some(d)) => {
-                let n = (d.as_secs_f64() * 1000.0 / step_ms + 1e-9) as u64;
-                Some(self.cfg.count.map_or(n, |c| c.min(n)))
-            }
-            _ => self.cfg.count,
-        };
+        let count = self.cfg.count;
         let mut sent = 0u64;
         let mut turn = 0usize;
         let mut last_progress = started;
@@ -206,11 +230,18 @@ impl Generator {
                 }
                 n = n.min(allowed);
             }
-            let flows = self.send_batch(turn, n)?;
+            let (built, flows) = self.send_batch(turn, n)?;
             if let Some(b) = bucket.as_mut() {
-                b.take(if matches!(self.cfg.rate, Some(Rate::Flows(_))) { flows as f64 } else { n as f64 });
+                b.take(if matches!(self.cfg.rate, Some(Rate::Flows(_))) {
+                    flows as f64
+                } else {
+                    built as f64
+                });
             }
-            sent += n as u64;
+            sent += built as u64;
+            if built < n {
+                break; // the capture's export clock reached its end
+            }
             turn = (turn + 1) % self.exporters.len();
             if now.duration_since(last_progress) >= self.cfg.progress_every {
                 last_progress = now;
@@ -223,8 +254,9 @@ impl Generator {
         Ok(self.totals(started))
     }
 
-    /// Encodes `n` datagrams of exporter `turn` and sends (or writes) them; returns the flows they carried.
-    fn send_batch(&mut self, turn: usize, n: usize) -> Result<u64> {
+    /// Encodes up to `n` datagrams of exporter `turn` (fewer when a capture's
+    /// clock reaches its end) and sends or writes them; returns (datagrams, flows).
+    fn send_batch(&mut self, turn: usize, n: usize) -> Result<(usize, u64)> {
         let protocol = self.cfg.protocol;
         let sampling = self.cfg.sampling;
         let ex = &mut self.exporters[turn];
@@ -234,50 +266,63 @@ impl Generator {
             Clock::Wall => self.clock.now_ms(),
             Clock::Virtual { .. } => 0,
         };
-        for i in 0..n {
-            if let Clock::Virtual { ticks, .. } = &mut self.clock {
-                *ticks += 1;
-            }
+        let mut built = 0;
+        while built < n {
+            let i = built;
             let now_ms = match self.clock {
                 Clock::Wall => wall_ms,
-                Clock::Virtual { .. } => self.clock.now_ms(),
+                Clock::Virtual { end_ms, .. } => {
+                    let now = self.clock.now_ms();
+                    if end_ms.is_some_and(|end| now >= end) {
+                        break;
+                    }
+                    now
+                }
             };
             while ex.pending.len() < max {
-                let flow = ex.traffic.next_flow(now_ms);
-                ex.pending.push(as_carried(protocol, flow, sampling));
+                let flow = match &mut ex.flows {
+                    Feed::Fresh(traffic) => as_carried(protocol, traffic.next_flow(now_ms), sampling),
+                    Feed::Pool(pool) => pool.next_flow(now_ms),
+                };
+                ex.pending.push(flow);
             }
             let taken = ex.encoder.encode(&ex.pending, now_ms, &mut self.bufs[i]);
             if taken == 0 || taken > ex.pending.len() {
                 bail!("the {} encoder took {taken} of {} flows", protocol_name(protocol), ex.pending.len());
             }
             let slot = &mut self.slots[i];
-            *slot = ExporterTotals { datagrams: 1, ..ExporterTotals::default() };
+            *slot = Counters::default();
             for f in ex.pending.drain(..taken) {
                 slot.add_flow(&f);
             }
             flows += taken as u64;
+            if let Clock::Virtual { units, per_flow, .. } = &mut self.clock {
+                *units += if *per_flow { taken as u64 } else { 1 };
+            }
+            built += 1;
             if let Sink::Capture(w) = &mut self.sink {
                 w.write_udp(now_ms, ex.source, self.cfg.target, &self.bufs[i])?;
             }
         }
         if let Some(tx) = ex.sender.as_mut() {
-            tx.send_all(&self.bufs[..n]).with_context(|| format!("cannot send to {}", self.cfg.target))?;
+            tx.send_all(&self.bufs[..built])
+                .with_context(|| format!("cannot send to {}", self.cfg.target))?;
         }
         let t = &mut ex.totals;
-        for (slot, buf) in self.slots[..n].iter().zip(&self.bufs[..n]) {
+        for (slot, buf) in self.slots[..built].iter().zip(&self.bufs[..built]) {
             t.datagrams += 1;
             t.flows += slot.flows;
             t.packets += slot.packets;
             t.bytes += slot.bytes;
             t.payload_bytes += buf.len() as u64;
         }
-        Ok(flows)
+        Ok((built, flows))
     }
 
     fn totals(&self, started: Instant) -> Totals {
         let elapsed_s = match self.clock {
             Clock::Wall => started.elapsed().as_secs_f64(),
-            Clock::Virtual { step_ms, ticks, .. } => ticks as f64 * step_ms / 1000.0,
+            Clock::Virtual { step_ms, units, .. } => units as f64 * step_ms / 1000.0,
         };
         let mut t = Totals {
             protocol: protocol_name(self.cfg.protocol).to_string(),

@@ -140,8 +140,8 @@ fn captures_are_reproducible_and_match_the_totals() {
     }
     assert_eq!((n, flows, packets, bytes), (ta.datagrams, ta.flows, ta.packets, ta.bytes));
     // Virtual clock: 50 datagrams/s from 2026-01-01, 20 ms apart.
-    assert_eq!(times[0], DEFAULT_SEEDED_START_MS + 20);
-    assert_eq!(times[119], DEFAULT_SEEDED_START_MS + 120 * 20);
+    assert_eq!(times[0], DEFAULT_SEEDED_START_MS);
+    assert_eq!(times[119], DEFAULT_SEEDED_START_MS + 119 * 20);
     assert!((ta.elapsed_s - 2.4).abs() < 1e-9 && (ta.rate - 50.0).abs() < 1e-6);
 }
 
@@ -156,6 +156,17 @@ fn capture_duration_follows_the_export_clock() {
         ..GenConfig::default()
     });
     assert_eq!(t.datagrams, 600);
+
+    // A flow rate: the clock advances per flow (6 or 5 per test datagram).
+    let t = run(GenConfig {
+        duration: Some(Duration::from_secs(2)),
+        rate: Some(Rate::Flows(1_100.0)),
+        seed: Some(1),
+        pcap: Some(dir.path().join("f.pcap")),
+        ..GenConfig::default()
+    });
+    assert!((2_200..2_206).contains(&t.flows), "{} flows", t.flows);
+    assert!((t.elapsed_s - 2.0).abs() < 0.01, "{}", t.elapsed_s);
 }
 
 #[test]

@@ -42,6 +42,7 @@
 pub mod backfill;
 mod generator;
 pub mod pace;
+pub mod pool;
 pub mod rng;
 pub mod send;
 pub mod services;
@@ -73,6 +74,8 @@ pub enum Rate {
 pub const MAX_EXPORTERS: u32 = 4096;
 /// Export clock start of a seeded capture when none is given: 2026-01-01T00:00:00Z.
 pub const DEFAULT_SEEDED_START_MS: u64 = 1_767_225_600_000;
+/// Default size of the replayed flow pool (about 40 MB of flows).
+pub const DEFAULT_POOL_FLOWS: usize = 262_144;
 /// Datagrams per second the virtual clock of an unpaced capture assumes.
 pub const NOMINAL_CAPTURE_RATE: f64 = 1_000.0;
 
@@ -110,6 +113,10 @@ pub struct GenConfig {
     pub batch: usize,
     /// How often `run` calls its progress callback.
     pub progress_every: Duration,
+    /// Pre-drawn flows replayed with fresh times and client ports, over all
+    /// exporters (at least 256 each); 0 draws every flow fresh from the model
+    /// (endless variety, but the model then limits the speed).
+    pub pool_flows: usize,
 }
 
 impl Default for GenConfig {
@@ -132,6 +139,7 @@ impl Default for GenConfig {
             allow_remote: false,
             batch: 32,
             progress_every: Duration::from_secs(1),
+            pool_flows: DEFAULT_POOL_FLOWS,
         }
     }
 }

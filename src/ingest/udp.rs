@@ -87,7 +87,7 @@ pub struct RecvBatch {
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
     received: usize,
-    /// Latest SO_RXQ_OVFL value seen (cumulative drops on this socket).
+    /// SO_RXQ_OVFL value in the last batch (the socket's cumulative drop count; 0 = none reported).
     pub kernel_drops: u32,
 }
 
@@ -152,6 +152,7 @@ impl RecvBatch {
             };
             if n >= 0 {
                 self.received = n as usize;
+                self.kernel_drops = 0;
                 self.read_drop_counter();
                 return Ok(self.received);
             }

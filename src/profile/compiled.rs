@@ -7,11 +7,21 @@ use crate::filter::Filter;
 use crate::flow::Flow;
 
 /// The collector's view of a profile: which channels a flow counts in.
+///
+/// Channels whose filter is exactly `port N` (most of NfSen's, and all but one
+/// of the default profile's) are found by looking the flow's two ports up in a
+/// sorted table; the others are evaluated one by one.
 #[derive(Clone, Debug)]
 pub struct CompiledProfile {
     name: String,
     names: Vec<String>,
     filters: Vec<Filter>,
+    /// (port, channel) for `port N` channels, sorted; used when there are at most 64 channels.
+    by_port: Box<[(u16, u8)]>,
+    /// Indices of the channels `by_port` does not cover.
+    others: Box<[u8]>,
+    /// At most 64 channels: the port table and a hit bitmask apply.
+    fast: bool,
 }
 
 impl CompiledProfile {
@@ -24,10 +34,25 @@ impl CompiledProfile {
                     .with_context(|| format!("profile '{}' channel '{}'", profile.name, c.name))
             })
             .collect::<Result<Vec<_>>>()?;
+        let fast = filters.len() <= 64;
+        let mut by_port = Vec::new();
+        let mut others = Vec::new();
+        if fast {
+            for (i, f) in filters.iter().enumerate() {
+                match f.as_port() {
+                    Some(port) => by_port.push((port, i as u8)),
+                    None => others.push(i as u8),
+                }
+            }
+            by_port.sort_unstable();
+        }
         Ok(CompiledProfile {
             name: profile.name.clone(),
             names: profile.channels.iter().map(|c| c.name.clone()).collect(),
             filters,
+            by_port: by_port.into_boxed_slice(),
+            others: others.into_boxed_slice(),
+            fast,
         })
     }
 
@@ -40,13 +65,37 @@ impl CompiledProfile {
         &self.names
     }
 
-    /// Calls `hit(i)` for every channel `i` whose filter matches (channels may overlap).
+    /// Calls `hit(i)` once for every channel `i` whose filter matches (channels may
+    /// overlap), in increasing `i`.
     #[inline]
     pub fn classify(&self, flow: &Flow, mut hit: impl FnMut(usize)) {
-        for (i, f) in self.filters.iter().enumerate() {
-            if f.matches(flow) {
-                hit(i);
+        if !self.fast {
+            for (i, f) in self.filters.iter().enumerate() {
+                if f.matches(flow) {
+                    hit(i);
+                }
             }
+            return;
+        }
+        let mut mask = 0u64;
+        for port in [flow.src_port, flow.dst_port] {
+            let mut at = self.by_port.partition_point(|&(p, _)| p < port);
+            while let Some(&(p, channel)) = self.by_port.get(at) {
+                if p != port {
+                    break;
+                }
+                mask |= 1 << channel;
+                at += 1;
+            }
+        }
+        for &i in self.others.iter() {
+            if self.filters[i as usize].matches(flow) {
+                mask |= 1 << i;
+            }
+        }
+        while mask != 0 {
+            hit(mask.trailing_zeros() as usize);
+            mask &= mask - 1;
         }
     }
 }
@@ -70,5 +119,42 @@ mod tests {
         assert_eq!(hits(Flow { protocol: 1, dst_port: 8 << 8, ..Flow::EMPTY }), ["icmp"]);
         assert!(hits(Flow { protocol: 17, src_port: 40000, dst_port: 40001, ..Flow::EMPTY }).is_empty());
         assert_eq!(c.name(), "live");
+    }
+
+    /// The port table and bitmask give exactly what evaluating every filter gives.
+    #[test]
+    fn fast_path_agrees_with_plain_evaluation() {
+        use crate::profile::{Channel, Profile, Sign};
+        use rand::{Rng, SeedableRng};
+        let filters =
+            ["port 22", "port 80", "proto udp", "port 22", "src port 53", "port 443 and proto tcp", "any"];
+        for count in [7, 70] {
+            let mut p = Profile::new("p");
+            for i in 0..count {
+                p.channels.push(Channel {
+                    name: format!("c{i}"),
+                    filter: filters[i % filters.len()].into(),
+                    colour: "#000000".into(),
+                    sign: Sign::Plus,
+                    order: i as u32,
+                });
+            }
+            let c = CompiledProfile::new(&p).unwrap();
+            assert_eq!(c.fast, count <= 64);
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+            for _ in 0..5000 {
+                let ports = [22u16, 53, 80, 443, 1000];
+                let flow = Flow {
+                    protocol: [6, 17][rng.gen_range(0..2)],
+                    src_port: ports[rng.gen_range(0..5)],
+                    dst_port: ports[rng.gen_range(0..5)],
+                    ..Flow::EMPTY
+                };
+                let mut got = Vec::new();
+                c.classify(&flow, |i| got.push(i));
+                let want: Vec<usize> = (0..count).filter(|&i| c.filters[i].matches(&flow)).collect();
+                assert_eq!(got, want, "{flow:?}");
+            }
+        }
     }
 }

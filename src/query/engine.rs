@@ -107,7 +107,7 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
                     Mode::Aggregate { keys, .. } => p.groups.entry(agg_key(keys, f)).or_default().add_flow(f),
                     Mode::List { limit } => {
                         p.flows.push(*f);
-                        if p.flows.len() >= 2 * (*limit).max(1024) {
+                        if p.flows.len() >= limit.saturating_mul(2).max(2048) {
                             keep_newest(&mut p.flows, *limit);
                         }
                     }

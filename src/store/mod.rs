@@ -350,3 +350,15 @@ pub(crate) fn list_segments(root: &Path, from_s: u64, to_s: u64) -> Result<Vec<(
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn store_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Store>();
+        shared::<std::sync::Arc<super::Store>>();
+        fn sendable<T: Send>() {}
+        sendable::<super::FlowWriter>();
+    }
+}

@@ -31,11 +31,18 @@
 //! trip is exactly [`as_sampled`]`(flow, rate)`.
 
 pub mod encoder;
+pub mod record;
 pub mod view;
 
 pub use encoder::{as_sampled, sampled_frame_len, Encoder, MAX_DATAGRAM};
+pub use record::{
+    ExtendedGateway, ExtendedRouter, ExtendedSwitch, InterfaceCounters, RawPacketHeader, SampledEthernet,
+    SampledIp,
+};
 pub use view::{
     counter_format, flow_format, header_protocol, sample_format, CounterSample, Datagram, Entries, Entry,
-    ExtendedGateway, ExtendedRouter, ExtendedSwitch, FlowSample, InterfaceCounters, RawPacketHeader,
-    SampledEthernet, SampledIp,
+    FlowSample,
 };
+
+#[cfg(test)]
+pub(crate) mod tests;

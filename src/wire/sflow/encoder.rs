@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 
-use super::view::{counter_format, flow_format, header_protocol, sample_format, InterfaceCounters};
+use super::record::InterfaceCounters;
+use super::view::{counter_format, flow_format, header_protocol, sample_format};
 use crate::flow::{proto, Flow, FlowSource};
 use crate::wire::inner::{emit_headers, ip_header_len, l2_header_len, transport_header_len};
 use crate::wire::{EncoderConfig, FlowEncoder};

@@ -1,0 +1,45 @@
+//! The yardstick for `wvnr gen`'s speed: the same `sendmmsg` path
+//! (`wvnr::gen::send::BatchSender`) sending one fixed payload over and over,
+//! with no traffic model and no encoder. scripts/bench-gen runs both.
+//!
+//! Usage: sendmmsg-baseline TARGET SIZE SECONDS [BATCH]
+//! Prints one JSON object: {"datagrams", "elapsed_s", "rate", "size", "batch"}.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use wvnr::gen::send::{BatchSender, MAX_BATCH};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 3 {
+        bail!("usage: sendmmsg-baseline TARGET SIZE SECONDS [BATCH]");
+    }
+    let target: SocketAddr = args[0].parse().context("TARGET is HOST:PORT")?;
+    wvnr::gen::check_target(target, false)?;
+    let size: usize = args[1].parse().context("SIZE is a byte count")?;
+    let seconds: f64 = args[2].parse().context("SECONDS is a number")?;
+    let batch: usize = args.get(3).map_or(Ok(32), |b| b.parse()).context("BATCH is a number")?;
+    if !(1..=65_000).contains(&size) || !(1..=MAX_BATCH).contains(&batch) {
+        bail!("SIZE must be 1-65000 and BATCH 1-{MAX_BATCH}");
+    }
+    let local = SocketAddr::new("127.0.0.2".parse()?, 0);
+    let mut tx = BatchSender::bind(local, target)?;
+    let payloads = vec![vec![0x5au8; size]; batch];
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let mut sent = 0u64;
+    while Instant::now() < until {
+        tx.send_all(&payloads)?;
+        sent += batch as u64;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "datagrams": sent, "elapsed_s": elapsed, "rate": sent as f64 / elapsed, "size": size, "batch": batch,
+        })
+    );
+    Ok(())
+}

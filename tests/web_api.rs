@@ -508,3 +508,62 @@ async fn overview_sums_equal_the_stored_rollups() {
     assert!((bits / (want_http.bytes as f64 * 8.0) - 1.0).abs() < 1e-4, "{bits}");
     assert!(*secs.last().unwrap() <= 1800 && v["end"].as_u64().unwrap() <= now_s + 1);
 }
+
+#[tokio::test]
+async fn drilldown_and_flows_count_the_stored_flows() {
+    use std::net::{IpAddr, Ipv4Addr};
+    use wvnr::flow::{proto, Flow};
+    let h = harness(None);
+    let bucket = bucket_start(now_ms()) - 600;
+    let mut w = h.state.store.writer(0).unwrap();
+    // 3 TCP flows to 443, 2 UDP to 53, in one bucket.
+    for (i, (p, port, bytes)) in [
+        (proto::TCP, 443, 1000),
+        (proto::TCP, 443, 2000),
+        (proto::TCP, 443, 3000),
+        (proto::UDP, 53, 100),
+        (proto::UDP, 53, 50),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = bucket * 1000 + 10_000 + i as u64 * 1000;
+        w.append(&Flow {
+            received_ms: t,
+            first_ms: t - 100,
+            last_ms: t,
+            src_addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst_addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            dst_port: port,
+            protocol: p,
+            packets: 2,
+            bytes,
+            ..Flow::EMPTY
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+    let window = format!("from={bucket}&to={}", bucket + 300);
+    let v = get(&h.state, &format!("/api/drilldown?dimension=dst_port&{window}")).await.json();
+    assert_eq!(v["total"], json!({"flows": 5, "packets": 10, "bytes": 6150}));
+    assert_eq!(v["rows"][0]["key"], "443");
+    assert_eq!((v["rows"][0]["flows"].clone(), v["rows"][0]["bytes"].clone()), (json!(3), json!(6000)));
+    assert_eq!(v["rows"][1]["key"], "53");
+    let v = get(&h.state, &format!("/api/drilldown?dimension=protocol&order=flows&{window}")).await.json();
+    assert_eq!(v["rows"][0]["key"], "TCP");
+    assert_eq!(v["rows"][1]["key"], "UDP");
+    let v =
+        get(&h.state, &format!("/api/drilldown?dimension=dst_port&filter=proto%20udp&{window}")).await.json();
+    assert_eq!(v["total"]["flows"], json!(2));
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    let v = get(&h.state, &format!("/api/flows?filter=dst%20port%20443&limit=2&{window}")).await.json();
+    assert_eq!(v["total"]["flows"], json!(3));
+    let flows = v["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2);
+    assert_eq!((flows[0]["protocol"].clone(), flows[0]["dst_port"].clone()), (json!("TCP"), json!(443)));
+    let csv = get(&h.state, &format!("/api/drilldown?dimension=dst_port&format=csv&{window}")).await.text();
+    assert_eq!(csv.lines().nth(1).unwrap(), "443,3,6,6000,0.020,160.000,1000.0");
+    // Outside the window: nothing.
+    let v = get(&h.state, &format!("/api/flows?from={}&to={}", bucket + 300, bucket + 600)).await.json();
+    assert_eq!(v["total"]["flows"], json!(0));
+}

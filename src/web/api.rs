@@ -9,11 +9,12 @@ use serde::Serialize;
 use crate::flow::Counters;
 use crate::live::{ExporterStatus, WorkerStatus};
 use crate::query::{execute, Mode, Query, QueryOutput};
+use crate::rollup::Dimension;
 use crate::store::StoreUsage;
 
 use super::channels::{channel_metas, profile_names};
 use super::error::{ApiError, ApiResult};
-use super::flows::{Csv, FlowRow};
+use super::flows::{protocol_name, Csv, FlowRow};
 use super::overview::{self, OverviewInput};
 use super::params::{now_ms, now_s, stat_field, Params, Unit};
 use super::WebState;
@@ -111,7 +112,11 @@ pub async fn drilldown(State(state): State<WebState>, params: Params) -> ApiResu
         .rows
         .into_iter()
         .map(|r| TopRow {
-            key: r.key,
+            // Protocol numbers as nfdump names them (TCP, UDP, ICMP...).
+            key: match (dimension, r.key.parse::<u8>()) {
+                (Dimension::Protocol, Ok(p)) => protocol_name(p),
+                _ => r.key,
+            },
             flows: r.counters.flows,
             packets: r.counters.packets,
             bytes: r.counters.bytes,

@@ -104,11 +104,20 @@ pub fn render(s: &LiveSnapshot, usage: &StoreUsage) -> String {
         f.sample("wvnr_exporter_missing_datagrams_total", &labels, e.missing_datagrams as f64);
     }
     type WorkerField = fn(&crate::live::WorkerStatus) -> f64;
-    let worker_metrics: [(&str, &str, &str, WorkerField); 4] = [
+    let worker_metrics: [(&str, &str, &str, WorkerField); 6] = [
         ("wvnr_worker_datagrams_total", "counter", "Datagrams a worker received.", |w| w.datagrams as f64),
         ("wvnr_worker_flows_total", "counter", "Flows a worker decoded.", |w| w.flows as f64),
         ("wvnr_worker_kernel_drops_total", "counter", "Datagrams the kernel dropped (SO_RXQ_OVFL).", |w| {
             w.kernel_drops as f64
+        }),
+        (
+            "wvnr_worker_dropped_total",
+            "counter",
+            "Datagrams the collector dropped (unlisted exporter, wrong protocol, truncated).",
+            |w| w.dropped as f64,
+        ),
+        ("wvnr_worker_store_errors_total", "counter", "Flows that could not be written to the store.", |w| {
+            w.store_errors as f64
         }),
         ("wvnr_worker_rcvbuf_bytes", "gauge", "Receive buffer size the kernel granted.", |w| w.rcvbuf as f64),
     ];

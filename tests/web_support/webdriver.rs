@@ -31,13 +31,45 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::R
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
         payload.len()
     )?;
+    // chromedriver keeps the connection open despite `Connection: close`: read the head, then
+    // exactly Content-Length bytes (or, chunked, until the last chunk).
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut buf = [0u8; 64 * 1024];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break raw.len();
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
     let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    // chromedriver answers with Content-Length; a chunked body would start with a hex size line.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head.contains("transfer-encoding: chunked");
+    loop {
+        let have = raw.len() - head_end;
+        let done = match length {
+            Some(len) => have >= len,
+            None if chunked => raw.ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if done {
+            break;
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let rest = String::from_utf8_lossy(&raw[head_end..]).to_string();
+    let body = if chunked { dechunk(&rest) } else { rest };
     Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
 }
 
@@ -168,12 +200,12 @@ impl Session<'_> {
         let id = self.find(css);
         let origin = json!({"element-6066-11e4-a52e-4f735466cecf": id});
         let actions = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-            "actions": [
-                {"type": "pointerMove", "duration": 0, "origin": origin, "x": x1, "y": y},
-                {"type": "pointerDown", "button": 0},
-                {"type": "pointerMove", "duration": 100, "origin": origin, "x": x2, "y": y},
-                {"type": "pointerUp", "button": 0}
-            ]}]});
+        "actions": [
+            {"type": "pointerMove", "duration": 0, "origin": origin, "x": x1, "y": y},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "duration": 100, "origin": origin, "x": x2, "y": y},
+            {"type": "pointerUp", "button": 0}
+        ]}]});
         self.cmd("POST", "/actions", Some(actions));
         self.cmd("DELETE", "/actions", None);
     }

@@ -61,7 +61,8 @@ const wvnr = (() => {
   }
 
   function bytes(v) {
-    return si(v) + "B";
+    const s = si(v);
+    return /[a-zA-Z]$/.test(s) ? `${s}B` : `${s} B`;
   }
 
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;

@@ -36,6 +36,8 @@
         el("td", { class: "num" }, count(w.datagrams)),
         el("td", { class: "num" }, count(w.flows)),
         el("td", { class: w.kernel_drops ? "num warn" : "num" }, count(w.kernel_drops)),
+        el("td", { class: w.dropped ? "num warn" : "num" }, count(w.dropped)),
+        el("td", { class: w.store_errors ? "num warn" : "num" }, count(w.store_errors)),
         el("td", { class: "num" }, bytes(w.rcvbuf))));
     }
     const s = d.storage;

@@ -218,6 +218,7 @@
       showFilterError(err);
       clear($("tops"));
       clear($("flows").tBodies[0]);
+      $("flows-note").textContent = "";
       $("flows-csv").hidden = true;
       return;
     }

@@ -7,6 +7,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod export;
 pub mod filter;
 pub mod flow;
 pub mod gen;

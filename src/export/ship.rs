@@ -18,7 +18,10 @@ use crate::store::segment::FILE_HEADER_LEN;
 use crate::store::Store;
 
 /// Buckets shipped this long ago are forgotten (their `floor` passes them).
-const ROLLUP_LOOKBACK_S: u64 = 3600;
+const ROLLUP_LOOKBACK_S: u64 = 3 * 3600;
+/// Segments of buckets this recent stay listed even when shipped: a late writer (a flush
+/// after the bucket closed, a backfill) appending to them is still seen.
+const RAW_LOOKBACK_S: u64 = 3 * 3600;
 /// A full rollup pass from the floor every this many seconds (catches rebuilt buckets).
 const FULL_PASS_EVERY_S: u64 = 60;
 /// The floor does not move during the first minutes after start: the collector may still
@@ -37,6 +40,8 @@ pub struct Shipper {
     /// Per profile: unshipped buckets seen by the last full pass.
     pending: std::collections::BTreeMap<String, BTreeSet<u64>>,
     bufs: TailBuffers,
+    /// The watermark as last written (saves are skipped when nothing changed).
+    saved: Watermark,
 }
 
 impl Shipper {
@@ -54,7 +59,17 @@ impl Shipper {
             last_full_pass_s: 0,
             pending: Default::default(),
             bufs: TailBuffers::default(),
+            saved: Watermark::default(),
         }
+    }
+
+    /// Writes the watermark when it changed since the last write.
+    fn save(&mut self) -> Result<()> {
+        if self.wm != self.saved {
+            self.wm.save(&self.wm_path)?;
+            self.saved = self.wm.clone();
+        }
+        Ok(())
     }
 
     /// Buckets starting before this are closed (their end plus the grace time has passed).
@@ -92,18 +107,29 @@ impl Shipper {
                 }
                 self.pending.insert(profile.clone(), now_pending);
             }
-            for r in &todo {
+            // Several buckets per INSERT (up to batch_size rows), then one watermark update.
+            let mut i = 0;
+            while i < todo.len() {
                 let version = now_ms;
-                let (totals, tops) = rollup_rows(r, &self.collector, &self.site, version);
+                let (mut totals, mut tops) = (Vec::new(), Vec::new());
+                let start = i;
+                while i < todo.len() && (i == start || totals.len() + tops.len() < self.cfg.batch_size) {
+                    let (t, p) = rollup_rows(&todo[i], &self.collector, &self.site, version);
+                    totals.extend(t);
+                    tops.extend(p);
+                    i += 1;
+                }
                 sink.insert::<TotalRow>(super::schema::ROLLUP_TOTALS, &totals).await?;
                 sink.insert::<TopRow>(super::schema::ROLLUP_TOP, &tops).await?;
                 let mark = self.wm.rollups.get_mut(&profile).expect("entry made above");
-                mark.shipped.insert(r.bucket);
-                if let Some(p) = self.pending.get_mut(&profile) {
-                    p.remove(&r.bucket);
+                for r in &todo[start..i] {
+                    mark.shipped.insert(r.bucket);
+                    if let Some(p) = self.pending.get_mut(&profile) {
+                        p.remove(&r.bucket);
+                    }
                 }
-                self.wm.save(&self.wm_path)?;
-                st.rollup_buckets_shipped += 1;
+                self.save()?;
+                st.rollup_buckets_shipped += (i - start) as u64;
                 st.rollup_rows_shipped += (totals.len() + tops.len()) as u64;
             }
             let mark = self.wm.rollups.get_mut(&profile).expect("entry made above");
@@ -130,7 +156,7 @@ impl Shipper {
         }
         st.rollup_backlog_buckets = backlog;
         st.oldest_rollup_backlog_age_s = oldest.map(|b| now_s.saturating_sub(b + BUCKET_SECONDS));
-        self.wm.save(&self.wm_path)
+        self.save()
     }
 
     pub async fn ship_raw(&mut self, sink: &mut Sink, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
@@ -176,7 +202,7 @@ impl Shipper {
             let Some(worker) = segment_worker(path) else { continue };
             let key = segment_key(*bucket, worker);
             loop {
-                let mark = self.wm.raw.segments[&key];
+                let Some(&mark) = self.wm.raw.segments.get(&key) else { break };
                 if mark.offset != 0 && mark.offset >= mark.seen_len {
                     break;
                 }
@@ -203,7 +229,7 @@ impl Shipper {
                 }
                 st.raw_rows_shipped += read.rows;
                 if read.rows > 0 || m.offset != mark.offset {
-                    self.wm.save(&self.wm_path)?;
+                    self.save()?;
                 }
                 if stuck {
                     break;
@@ -219,7 +245,7 @@ impl Shipper {
             .filter(|m| m.bucket >= horizon || m.offset < m.seen_len || m.offset == 0)
             .map(|m| m.bucket)
             .min();
-        let new_floor = open_or_pending.unwrap_or(horizon).min(horizon);
+        let new_floor = open_or_pending.unwrap_or(horizon).min(horizon.saturating_sub(RAW_LOOKBACK_S));
         if new_floor > self.wm.raw.floor {
             self.wm.raw.floor = new_floor;
             self.wm.raw.segments.retain(|_, m| m.bucket >= new_floor);
@@ -229,7 +255,7 @@ impl Shipper {
         st.raw_backlog_segments = pending.len() as u64;
         st.raw_backlog_bytes = pending.iter().map(|m| m.seen_len - m.offset.min(m.seen_len)).sum();
         st.oldest_raw_backlog_age_s = pending.iter().map(|m| m.bucket).min().map(|b| now_s.saturating_sub(b));
-        self.wm.save(&self.wm_path)
+        self.save()
     }
 
     /// `spool_max_bytes`: skip the oldest unshipped segments until the backlog fits.

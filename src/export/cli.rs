@@ -54,20 +54,22 @@ pub fn run(args: Args) -> Result<()> {
 
 /// `[export.clickhouse]` of a config file (the rest of the file is the collector's business).
 pub fn load_section(path: &Path) -> Result<ClickhouseConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
     section_from_str(&text).with_context(|| format!("config {}", path.display()))
 }
 
 pub fn section_from_str(text: &str) -> Result<ClickhouseConfig> {
-    let doc: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!(e.to_string().replace('\n', " ")))?;
+    let doc: toml::Table =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!(e.to_string().replace('\n', " ")))?;
     let section = doc
         .get("export")
         .and_then(|e| e.get("clickhouse"))
         .context("no [export.clickhouse] section")?
         .clone();
-    let cfg: ClickhouseConfig = section
-        .try_into()
-        .map_err(|e: toml::de::Error| anyhow::anyhow!("[export.clickhouse]: {}", e.to_string().replace('\n', " ")))?;
+    let cfg: ClickhouseConfig = section.try_into().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!("[export.clickhouse]: {}", e.to_string().replace('\n', " "))
+    })?;
     cfg.validate()?;
     Ok(cfg)
 }
@@ -78,8 +80,10 @@ mod tests {
 
     #[test]
     fn section_is_read_from_a_full_config() {
-        let c = section_from_str("[store]\ndir = \"x\"\n[export.clickhouse]\nurl = \"http://h:1\"\nraw_flows = true\n")
-            .unwrap();
+        let c = section_from_str(
+            "[store]\ndir = \"x\"\n[export.clickhouse]\nurl = \"http://h:1\"\nraw_flows = true\n",
+        )
+        .unwrap();
         assert_eq!(c.endpoints(), vec!["http://h:1"]);
         assert!(c.raw_flows);
         assert!(section_from_str("[store]\n").is_err());

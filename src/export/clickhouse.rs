@@ -120,7 +120,7 @@ impl Sink {
                 }
                 if cfg.cluster.is_some() {
                     // An acknowledged insert is on its shard, not in a local queue.
-                    c = c.with_option("insert_distributed_sync", "1");
+                    c = c.with_setting("insert_distributed_sync", "1");
                 }
                 (url, c)
             })
@@ -218,7 +218,12 @@ impl Sink {
 
     /// Drops the day partitions older than `days` (servers without TTL); on every url with a
     /// cluster (each node holds its own partitions). Returns the partitions dropped.
-    pub async fn drop_old_partitions(&mut self, cfg: &ClickhouseConfig, days: u32, now_s: u64) -> Result<u64> {
+    pub async fn drop_old_partitions(
+        &mut self,
+        cfg: &ClickhouseConfig,
+        days: u32,
+        now_s: u64,
+    ) -> Result<u64> {
         let cutoff = day_number(now_s.saturating_sub(u64::from(days) * 86_400));
         let tables = schema::data_tables(cfg);
         let list = tables.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(",");
@@ -227,11 +232,16 @@ impl Sink {
              AND table IN ({list})",
             self.database
         );
-        let targets: Vec<usize> = if self.cluster { (0..self.clients.len()).collect() } else { vec![self.current] };
+        let targets: Vec<usize> =
+            if self.cluster { (0..self.clients.len()).collect() } else { vec![self.current] };
         let mut dropped = 0;
         for idx in targets {
             let (url, c) = &self.clients[idx];
-            let parts = c.query(&sql).fetch_all::<PartRow>().await.with_context(|| format!("{url}: list partitions"))?;
+            let parts = c
+                .query(&sql)
+                .fetch_all::<PartRow>()
+                .await
+                .with_context(|| format!("{url}: list partitions"))?;
             for p in parts {
                 // Partitions are toYYYYMMDD numbers; anything else is not ours to drop.
                 let Ok(day) = p.partition.trim_matches('\'').parse::<u32>() else { continue };

@@ -45,6 +45,8 @@ pub struct ClickhouseConfig {
     pub close_grace_s: u64,
     /// Seconds between shipping rounds.
     pub interval_s: u64,
+    /// Longest wait between retries while ClickHouse is down (the backoff doubles up to it).
+    pub retry_max_s: u64,
 }
 
 impl Default for ClickhouseConfig {
@@ -67,6 +69,7 @@ impl Default for ClickhouseConfig {
             spool_max_bytes: None,
             close_grace_s: 30,
             interval_s: 1,
+            retry_max_s: 30,
         }
     }
 }

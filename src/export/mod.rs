@@ -30,8 +30,6 @@ use clickhouse::Sink;
 use schema::ServerFeatures;
 use ship::Shipper;
 
-/// Longest wait between retries while ClickHouse is down.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often old partitions are dropped on servers without TTL.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -135,7 +133,10 @@ impl Drop for ExportHandle {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 struct Round {
@@ -152,7 +153,9 @@ fn run(ex: Exporter, mut sink: Sink, status: Arc<Mutex<ExportStatus>>, stop: Rec
         }
     };
     let interval = Duration::from_secs(ex.cfg.interval_s.max(1));
-    let mut shipper = Shipper::new(ex.cfg.clone(), ex.store.clone(), ex.collector_id, ex.site, now_ms() / 1000);
+    let max_backoff = Duration::from_secs(ex.cfg.retry_max_s.max(1));
+    let mut shipper =
+        Shipper::new(ex.cfg.clone(), ex.store.clone(), ex.collector_id, ex.site, now_ms() / 1000);
     let mut round = Round { features: None, last_retention: None };
     let mut backoff = Duration::ZERO;
     let mut stopping = false;
@@ -171,7 +174,7 @@ fn run(ex: Exporter, mut sink: Sink, status: Arc<Mutex<ExportStatus>>, stop: Rec
                 st.last_success_unix_s = Some(now_ms() / 1000);
             }
             Err(e) => {
-                backoff = (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), max_backoff);
                 // One line per failed round: at most one per backoff period.
                 tracing::warn!(retry_in_s = backoff.as_secs(), "export: {e:#}");
                 st.healthy = false;
@@ -196,11 +199,20 @@ fn run(ex: Exporter, mut sink: Sink, status: Arc<Mutex<ExportStatus>>, stop: Rec
     }
 }
 
-async fn one_round(sh: &mut Shipper, sink: &mut Sink, round: &mut Round, st: &mut ExportStatus) -> Result<()> {
+async fn one_round(
+    sh: &mut Shipper,
+    sink: &mut Sink,
+    round: &mut Round,
+    st: &mut ExportStatus,
+) -> Result<()> {
     let features = match round.features {
         Some(f) => f,
         None => {
-            let f = if sh.cfg.create_schema { sink.init_schema(&sh.cfg).await? } else { sink.server_features().await? };
+            let f = if sh.cfg.create_schema {
+                sink.init_schema(&sh.cfg).await?
+            } else {
+                sink.server_features().await?
+            };
             st.server_version = Some(format!("{}.{}", f.major, f.minor));
             round.features = Some(f);
             f

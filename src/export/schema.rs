@@ -55,10 +55,7 @@ pub fn create_statements(cfg: &ClickhouseConfig, f: &ServerFeatures) -> Vec<Stri
         _ => String::new(),
     };
     let suffix = if cfg.cluster.is_some() { "_local" } else { "" };
-    let rollup_head = format!(
-        "collector {s}, site {s}, profile {s}, bucket DateTime,",
-        s = lc("String")
-    );
+    let rollup_head = format!("collector {s}, site {s}, profile {s}, bucket DateTime,", s = lc("String"));
     let mut out = vec![format!("CREATE DATABASE IF NOT EXISTS {db}")];
     out.push(format!(
         "CREATE TABLE IF NOT EXISTS {db}.{ROLLUP_TOTALS}{suffix} ({rollup_head} kind {k}, name String, \
@@ -143,7 +140,8 @@ mod tests {
         assert!(new[3].contains("TTL received + INTERVAL 7 DAY") && new[3].contains("src_addr IPv6"));
         assert!(distributed_statements(&cfg).is_empty());
         cfg.cluster = Some("two".into());
-        assert!(create_statements(&cfg, &ServerFeatures::from_version("18.16"))[1].contains("rollup_totals_local"));
+        assert!(create_statements(&cfg, &ServerFeatures::from_version("18.16"))[1]
+            .contains("rollup_totals_local"));
         let d = distributed_statements(&cfg);
         assert_eq!(d.len(), 3);
         assert!(d[2].contains("Distributed(two, wvnr, flows_local, cityHash64(collector, worker, seq))"));

@@ -7,7 +7,9 @@ use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::flow::Flow;
-use crate::store::segment::{decode_block, parse_file_header, BlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN};
+use crate::store::segment::{
+    decode_block, parse_file_header, BlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
+};
 
 /// Where a read stopped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,16 +122,16 @@ mod tests {
         let first = read_from(&path, 0, 1, &mut bufs, &mut |off, fl| seen.push((off, fl.len()))).unwrap();
         assert_eq!(seen, vec![(FILE_HEADER_LEN as u64, 4)]);
         assert!(!first.corrupt && first.rows == 4 && first.next_offset < first.len);
-        let rest = read_from(&path, first.next_offset, 1000, &mut bufs, &mut |off, fl| {
-            seen.push((off, fl.len()))
-        })
-        .unwrap();
+        let rest =
+            read_from(&path, first.next_offset, 1000, &mut bufs, &mut |off, fl| seen.push((off, fl.len())))
+                .unwrap();
         assert_eq!(seen[1], (first.next_offset, 6));
         assert_eq!((rest.next_offset, rest.rows), (rest.len, 6));
         // Nothing after the end; a torn tail is not a block.
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut f, b"WVB1partial").unwrap();
-        let end = read_from(&path, rest.next_offset, 1000, &mut bufs, &mut |_, _| panic!("no block")).unwrap();
+        let end =
+            read_from(&path, rest.next_offset, 1000, &mut bufs, &mut |_, _| panic!("no block")).unwrap();
         assert_eq!(end.next_offset, rest.next_offset);
     }
 }

@@ -45,7 +45,13 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    pub fn new(cfg: ClickhouseConfig, store: Arc<Store>, collector: String, site: String, now_s: u64) -> Shipper {
+    pub fn new(
+        cfg: ClickhouseConfig,
+        store: Arc<Store>,
+        collector: String,
+        site: String,
+        now_s: u64,
+    ) -> Shipper {
         let wm_path = super::watermark::path_for(store.dir(), &cfg.endpoints()[0], &cfg.database);
         let wm = Watermark::load(&wm_path);
         Shipper {
@@ -80,41 +86,41 @@ impl Shipper {
     pub async fn ship_rollups(&mut self, sink: &mut Sink, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
         let now_s = now_ms / 1000;
         let horizon = self.horizon(now_ms);
-        let full = now_s >= self.last_full_pass_s + FULL_PASS_EVERY_S || self.pending.values().any(|p| !p.is_empty());
+        let full = now_s >= self.last_full_pass_s + FULL_PASS_EVERY_S
+            || self.pending.values().any(|p| !p.is_empty());
         let settled = now_s >= self.started_s + SETTLE_AFTER_START_S;
-        let mut backlog = 0;
-        let mut oldest: Option<u64> = None;
+        // First what is due (so the backlog is known even when shipping fails), then ship.
+        let mut due = Vec::new();
         for profile in self.store.rollup_profiles() {
             let mark = self.wm.rollups.entry(profile.clone()).or_default();
-            let from = if full {
-                mark.floor
-            } else {
-                mark.floor.max(horizon.saturating_sub(2 * BUCKET_SECONDS))
-            };
+            let from =
+                if full { mark.floor } else { mark.floor.max(horizon.saturating_sub(2 * BUCKET_SECONDS)) };
             let todo: Vec<BucketRollup> = self
                 .store
                 .rollups(&profile, from, horizon)
                 .into_iter()
                 .filter(|r| !mark.shipped.contains(&r.bucket))
                 .collect();
+            let now_pending: BTreeSet<u64> = todo.iter().map(|r| r.bucket).collect();
+            let pending = self.pending.entry(profile.clone()).or_default();
             if full {
-                let now_pending: BTreeSet<u64> = todo.iter().map(|r| r.bucket).collect();
-                if let Some(prev) = self.pending.get(&profile) {
-                    // Unshipped last pass, gone from the store now: retention deleted them first.
-                    st.dropped_rollup_buckets +=
-                        prev.iter().filter(|b| !now_pending.contains(b) && !mark.shipped.contains(b)).count()
-                            as u64;
-                }
-                self.pending.insert(profile.clone(), now_pending);
+                // Unshipped last pass, gone from the store now: retention deleted them first.
+                st.dropped_rollup_buckets += pending.difference(&now_pending).count() as u64;
+                *pending = now_pending;
+            } else {
+                pending.extend(now_pending);
             }
+            due.push((profile, todo));
+        }
+        self.rollup_backlog_status(now_s, st);
+        for (profile, todo) in due {
             // Several buckets per INSERT (up to batch_size rows), then one watermark update.
             let mut i = 0;
             while i < todo.len() {
-                let version = now_ms;
                 let (mut totals, mut tops) = (Vec::new(), Vec::new());
                 let start = i;
                 while i < todo.len() && (i == start || totals.len() + tops.len() < self.cfg.batch_size) {
-                    let (t, p) = rollup_rows(&todo[i], &self.collector, &self.site, version);
+                    let (t, p) = rollup_rows(&todo[i], &self.collector, &self.site, now_ms);
                     totals.extend(t);
                     tops.extend(p);
                     i += 1;
@@ -122,41 +128,37 @@ impl Shipper {
                 sink.insert::<TotalRow>(super::schema::ROLLUP_TOTALS, &totals).await?;
                 sink.insert::<TopRow>(super::schema::ROLLUP_TOP, &tops).await?;
                 let mark = self.wm.rollups.get_mut(&profile).expect("entry made above");
+                let pending = self.pending.get_mut(&profile).expect("entry made above");
                 for r in &todo[start..i] {
                     mark.shipped.insert(r.bucket);
-                    if let Some(p) = self.pending.get_mut(&profile) {
-                        p.remove(&r.bucket);
-                    }
+                    pending.remove(&r.bucket);
                 }
                 self.save()?;
                 st.rollup_buckets_shipped += (i - start) as u64;
                 st.rollup_rows_shipped += (totals.len() + tops.len()) as u64;
+                self.rollup_backlog_status(now_s, st);
             }
-            let mark = self.wm.rollups.get_mut(&profile).expect("entry made above");
             if settled {
                 // Never past an unshipped bucket: the floor only forgets what is done.
-                let new_floor = horizon.saturating_sub(ROLLUP_LOOKBACK_S);
-                let new_floor = self
-                    .pending
-                    .get(&profile)
-                    .and_then(|p| p.first().copied())
-                    .map_or(new_floor, |b| b.min(new_floor));
+                let mark = self.wm.rollups.get_mut(&profile).expect("entry made above");
+                let lookback = horizon.saturating_sub(ROLLUP_LOOKBACK_S);
+                let new_floor = self.pending[&profile].first().map_or(lookback, |&b| b.min(lookback));
                 if new_floor > mark.floor {
                     mark.floor = new_floor;
                     mark.shipped.retain(|&b| b >= new_floor);
                 }
             }
-            if let Some(p) = self.pending.get(&profile) {
-                backlog += p.len() as u64;
-                oldest = oldest.into_iter().chain(p.first().copied()).min();
-            }
         }
         if full {
             self.last_full_pass_s = now_s;
         }
-        st.rollup_backlog_buckets = backlog;
-        st.oldest_rollup_backlog_age_s = oldest.map(|b| now_s.saturating_sub(b + BUCKET_SECONDS));
         self.save()
+    }
+
+    fn rollup_backlog_status(&self, now_s: u64, st: &mut ExportStatus) {
+        st.rollup_backlog_buckets = self.pending.values().map(|p| p.len() as u64).sum();
+        let oldest = self.pending.values().filter_map(|p| p.first().copied()).min();
+        st.oldest_rollup_backlog_age_s = oldest.map(|b| now_s.saturating_sub(b + BUCKET_SECONDS));
     }
 
     pub async fn ship_raw(&mut self, sink: &mut Sink, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
@@ -198,6 +200,7 @@ impl Shipper {
             self.wm.raw.segments.remove(&k);
         }
         self.cap_backlog(st);
+        self.raw_backlog_status(now_s, st);
         for (bucket, path) in &segs {
             let Some(worker) = segment_worker(path) else { continue };
             let key = segment_key(*bucket, worker);
@@ -208,13 +211,21 @@ impl Shipper {
                 }
                 let (collector, site) = (self.collector.as_str(), self.site.as_str());
                 let mut rows: Vec<FlowRow> = Vec::new();
-                let res = read_from(path, mark.offset, self.cfg.batch_size, &mut self.bufs, &mut |off, flows| {
-                    rows.extend(flows.iter().enumerate().map(|(i, f)| flow_row(f, collector, site, worker, off, i)))
-                });
+                let res =
+                    read_from(path, mark.offset, self.cfg.batch_size, &mut self.bufs, &mut |off, flows| {
+                        rows.extend(
+                            flows
+                                .iter()
+                                .enumerate()
+                                .map(|(i, f)| flow_row(f, collector, site, worker, off, i)),
+                        )
+                    });
                 let read = match res {
                     Ok(r) => r,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) => return Err(anyhow::Error::from(e).context(format!("cannot read {}", path.display()))),
+                    Err(e) => {
+                        return Err(anyhow::Error::from(e).context(format!("cannot read {}", path.display())))
+                    }
                 };
                 sink.insert::<FlowRow<'static>>(super::schema::FLOWS, &rows).await?;
                 let m = self.wm.raw.segments.get_mut(&key).expect("entry made above");
@@ -250,12 +261,16 @@ impl Shipper {
             self.wm.raw.floor = new_floor;
             self.wm.raw.segments.retain(|_, m| m.bucket >= new_floor);
         }
-        let pending: Vec<&SegmentMark> =
-            self.wm.raw.segments.values().filter(|m| m.offset < m.seen_len).collect();
-        st.raw_backlog_segments = pending.len() as u64;
-        st.raw_backlog_bytes = pending.iter().map(|m| m.seen_len - m.offset.min(m.seen_len)).sum();
-        st.oldest_raw_backlog_age_s = pending.iter().map(|m| m.bucket).min().map(|b| now_s.saturating_sub(b));
+        self.raw_backlog_status(now_s, st);
         self.save()
+    }
+
+    fn raw_backlog_status(&self, now_s: u64, st: &mut ExportStatus) {
+        let pending: Vec<&SegmentMark> =
+            self.wm.raw.segments.values().filter(|m| m.offset == 0 || m.offset < m.seen_len).collect();
+        st.raw_backlog_segments = pending.len() as u64;
+        st.raw_backlog_bytes = pending.iter().map(|m| m.seen_len.saturating_sub(m.offset)).sum();
+        st.oldest_raw_backlog_age_s = pending.iter().map(|m| m.bucket).min().map(|b| now_s.saturating_sub(b));
     }
 
     /// `spool_max_bytes`: skip the oldest unshipped segments until the backlog fits.
@@ -282,7 +297,12 @@ impl Shipper {
 }
 
 /// The rows of one bucket's rollup: total, channels and sources; every top-N entry plus "other".
-pub fn rollup_rows(r: &BucketRollup, collector: &str, site: &str, version: u64) -> (Vec<TotalRow>, Vec<TopRow>) {
+pub fn rollup_rows(
+    r: &BucketRollup,
+    collector: &str,
+    site: &str,
+    version: u64,
+) -> (Vec<TotalRow>, Vec<TopRow>) {
     let total = |kind: &'static str, name: &str, c: &crate::flow::Counters| TotalRow {
         collector: collector.to_string(),
         site: site.to_string(),
@@ -313,14 +333,23 @@ pub fn rollup_rows(r: &BucketRollup, collector: &str, site: &str, version: u64) 
             bytes: c.bytes,
             version,
         };
-        tops.extend(t.entries.iter().enumerate().map(|(i, e)| top((i + 1).min(65_535) as u16, &e.key, &e.counters)));
+        tops.extend(
+            t.entries.iter().enumerate().map(|(i, e)| top((i + 1).min(65_535) as u16, &e.key, &e.counters)),
+        );
         tops.push(top(0, "(other)", &t.other));
     }
     (totals, tops)
 }
 
 #[inline]
-fn flow_row<'a>(f: &Flow, collector: &'a str, site: &'a str, worker: u32, block: u64, row: usize) -> FlowRow<'a> {
+fn flow_row<'a>(
+    f: &Flow,
+    collector: &'a str,
+    site: &'a str,
+    worker: u32,
+    block: u64,
+    row: usize,
+) -> FlowRow<'a> {
     FlowRow {
         collector,
         site,

@@ -112,7 +112,9 @@ mod tests {
         assert_eq!(Watermark::load(&p), Watermark::default());
         let mut w = Watermark::default();
         w.rollups.entry("live".into()).or_default().shipped.insert(300);
-        w.raw.segments.insert(segment_key(300, 1), SegmentMark { bucket: 300, worker: 1, offset: 99, seen_len: 99 });
+        w.raw
+            .segments
+            .insert(segment_key(300, 1), SegmentMark { bucket: 300, worker: 1, offset: 99, seen_len: 99 });
         w.save(&p).unwrap();
         assert_eq!(Watermark::load(&p), w);
         std::fs::write(&p, b"{not json").unwrap();

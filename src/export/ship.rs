@@ -204,8 +204,7 @@ impl Shipper {
         for (bucket, path) in &segs {
             let Some(worker) = segment_worker(path) else { continue };
             let key = segment_key(*bucket, worker);
-            loop {
-                let Some(&mark) = self.wm.raw.segments.get(&key) else { break };
+            while let Some(&mark) = self.wm.raw.segments.get(&key) {
                 if mark.offset != 0 && mark.offset >= mark.seen_len {
                     break;
                 }

@@ -372,13 +372,12 @@ fn two_shard_distributed_tables_add_up() {
     assert!(na > 0 && nb > 0 && na + nb == fl.len() as u64, "{na} + {nb}");
 }
 
-/// CPU seconds (user + system) this process has used so far.
-fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<u64> = after.split(' ').filter_map(|v| v.parse().ok()).collect();
-    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the state letter.
-    (f[10] + f[11]) as f64 / 100.0
+/// CPU seconds (user + system) process `pid` ("self" for this one) has used so far.
+fn cpu_s(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After "(comm) ": field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / 100.0
 }
 
 /// Insert rates and the exporter's CPU cost. Run with:
@@ -391,6 +390,7 @@ fn export_throughput() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("ch"), &[]);
+    let server_pid = std::fs::read_to_string(tmp.path().join("ch/server.pid")).unwrap().trim().to_string();
     let store = Arc::new(Store::open(&tmp.path().join("data"), StoreConfig::default()).unwrap());
     // Rollups: 576 buckets (two days) of one profile, each 1 + 20 + 2 rows and 10 tables x 51 rows.
     let first = bucket_start((now_s() - 2 * 86_400) * 1000);
@@ -419,13 +419,13 @@ fn export_throughput() {
     }
     let cfg = ClickhouseConfig { raw_flows: false, batch_size: 65_536, ..config(vec![server.url()], false) };
     wvnr::export::init_schema(&cfg).unwrap();
-    let (t0, c0) = (Instant::now(), cpu_s());
+    let (t0, c0, s0) = (Instant::now(), cpu_s("self"), cpu_s(&server_pid));
     let h = Exporter::new(cfg, store.clone(), "bench", "").start().unwrap();
     let st = wait_for(&h, "rollups shipped", |s| s.rollup_buckets_shipped >= 576);
-    let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_s() - c0);
+    let (secs, cpu, server_cpu) = (t0.elapsed().as_secs_f64(), cpu_s("self") - c0, cpu_s(&server_pid) - s0);
     h.stop();
     println!(
-        "rollups: {} rows in {secs:.2} s = {:.0} rows/s, exporter CPU {cpu:.2} s ({:.2} CPU-s per million rows)",
+        "rollups: {} rows in {secs:.2} s = {:.0} rows/s, exporter CPU {cpu:.2} s ({:.2} CPU-s per million rows), server CPU {server_cpu:.2} s",
         st.rollup_rows_shipped,
         st.rollup_rows_shipped as f64 / secs,
         cpu / st.rollup_rows_shipped as f64 * 1e6
@@ -441,13 +441,13 @@ fn export_throughput() {
         batch_size: 65_536,
         ..config(vec![server.url()], true)
     };
-    let (t0, c0) = (Instant::now(), cpu_s());
+    let (t0, c0, s0) = (Instant::now(), cpu_s("self"), cpu_s(&server_pid));
     let h = Exporter::new(cfg, store.clone(), "bench", "").start().unwrap();
     let st = wait_for(&h, "flows shipped", |s| shipped_all(s, 0, n));
-    let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_s() - c0);
+    let (secs, cpu, server_cpu) = (t0.elapsed().as_secs_f64(), cpu_s("self") - c0, cpu_s(&server_pid) - s0);
     h.stop();
     println!(
-        "raw flows: {} rows in {secs:.2} s = {:.0} rows/s, exporter CPU {cpu:.2} s ({:.2} CPU-s per million rows)",
+        "raw flows: {} rows in {secs:.2} s = {:.0} rows/s, exporter CPU {cpu:.2} s ({:.2} CPU-s per million rows), server CPU {server_cpu:.2} s",
         st.raw_rows_shipped,
         st.raw_rows_shipped as f64 / secs,
         cpu / st.raw_rows_shipped as f64 * 1e6

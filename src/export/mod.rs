@@ -180,8 +180,14 @@ fn run(ex: Exporter, mut sink: Sink, status: Arc<Mutex<ExportStatus>>, stop: Rec
                 st.healthy = false;
                 st.errors += 1;
                 st.last_error = Some(format!("{e:#}"));
-                // A restarted server may be a new one: look at its version (and schema) again.
+                // A restarted server may be a new one: look at its version (and schema) again,
+                // over new connections (a pooled one to the old process can hang a request).
                 round.features = None;
+                shipper.force_full_pass = true;
+                match Sink::new(&shipper.cfg) {
+                    Ok(fresh) => sink = fresh,
+                    Err(e) => tracing::warn!("export: {e:#}"),
+                }
             }
         }
         st.retry_in_s = backoff.as_secs();

@@ -37,6 +37,9 @@ pub struct Shipper {
     pub wm_path: PathBuf,
     pub started_s: u64,
     last_full_pass_s: u64,
+    /// Look back from the floor next round (set after a failed round: during an outage the
+    /// collector may have written or rebuilt rollups of older buckets).
+    pub force_full_pass: bool,
     /// Per profile: unshipped buckets seen by the last full pass.
     pending: std::collections::BTreeMap<String, BTreeSet<u64>>,
     bufs: TailBuffers,
@@ -63,6 +66,7 @@ impl Shipper {
             wm_path,
             started_s: now_s,
             last_full_pass_s: 0,
+            force_full_pass: true,
             pending: Default::default(),
             bufs: TailBuffers::default(),
             saved: Watermark::default(),
@@ -151,6 +155,7 @@ impl Shipper {
         }
         if full {
             self.last_full_pass_s = now_s;
+            self.force_full_pass = false;
         }
         self.save()
     }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod collector;
 pub mod config;
 pub mod decode;
+pub mod export;
 pub mod filter;
 pub mod flow;
 pub mod gen;

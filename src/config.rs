@@ -16,6 +16,8 @@ pub struct Config {
     pub store: StoreSection,
     pub web: WebConfig,
     pub decoder: DecoderSection,
+    /// Scale-out: `[export.clickhouse]` (docs/scale-out.md).
+    pub export: crate::export::ExportSection,
     /// Listening ports, NfSen's "sources". Empty = the defaults (2055 auto, 4739 IPFIX, 6343 sFlow).
     #[serde(rename = "source")]
     pub sources: Vec<SourceConfig>,
@@ -34,7 +36,7 @@ pub struct CollectorConfig {
     pub rcvbuf: usize,
     /// Datagrams read per recvmmsg call.
     pub batch: usize,
-    /// "socket" (recvmmsg) or "xdp" (AF_XDP, needs the `xdp` build feature).
+    /// "socket" (recvmmsg). "xdp" (AF_XDP) is planned and refused for now.
     pub capture: String,
     /// Network interface for AF_XDP capture.
     pub interface: Option<String>,
@@ -213,11 +215,10 @@ impl Config {
         }
         match self.collector.capture.as_str() {
             "socket" => {}
-            "xdp" => {
-                if self.collector.interface.is_none() {
-                    bail!("[collector].capture = \"xdp\" needs [collector].interface (the NIC to attach to)");
-                }
-            }
+            "xdp" => bail!(
+                "[collector].capture = \"xdp\": AF_XDP capture is not available in this build yet; \
+                 use \"socket\" (docs/deployment.md)"
+            ),
             other => bail!("[collector].capture {other:?} is not \"socket\" or \"xdp\""),
         }
         let sources = self.effective_sources();
@@ -347,6 +348,6 @@ mod tests {
         let c = Config::parse("[store]\nmax_age = 'forever'\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("[store].max_age"));
         let c = Config::parse("[collector]\ncapture = 'xdp'\n").unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("[collector].interface"));
+        assert!(c.validate().unwrap_err().to_string().contains("not available"));
     }
 }

@@ -49,6 +49,8 @@ pub enum Command {
     Ingest(ingest::Args),
     /// Show sources, exporters, rates, drops and storage of a running or stopped collector.
     Status(status::Args),
+    /// ClickHouse export: create the schema (`wvnr export init-schema`).
+    Export(crate::export::cli::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,5 +63,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Ingest(args) => ingest::run(args),
         Command::Status(args) => status::run(args),
+        Command::Export(args) => crate::export::cli::run(args),
     }
 }

@@ -78,6 +78,14 @@ pub fn serve(cfg: &Config, ready: Option<ReadyHook>) -> Result<()> {
     let store = Arc::new(open_store(cfg)?);
     let profiles = Profiles::load(store.dir())?;
     let collector = Collector::start(cfg, store.clone(), &profiles)?;
+    let exporter = match &cfg.export.clickhouse {
+        Some(ch) => Some(
+            crate::export::Exporter::new(ch.clone(), store.clone(), &ch.collector(), &ch.site)
+                .start()
+                .context("cannot start the ClickHouse export")?,
+        ),
+        None => None,
+    };
     let shared_profiles = Arc::new(RwLock::new(profiles));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -124,6 +132,10 @@ pub fn serve(cfg: &Config, ready: Option<ReadyHook>) -> Result<()> {
         Ok::<(), anyhow::Error>(())
     });
     let summary = collector.stop()?;
+    if let Some(e) = exporter {
+        let status = e.stop();
+        tracing::info!("ClickHouse export stopped: {}", serde_json::to_string(&status).unwrap_or_default());
+    }
     tracing::info!(
         "stopped: {} datagrams, {} flows, {} rollups written, {} kernel drops",
         summary.datagrams,

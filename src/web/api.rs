@@ -36,7 +36,7 @@ pub async fn overview(State(state): State<WebState>, params: Params) -> ApiResul
     let (_, start, stop) = overview::aligned(from, to);
     let store = state.store.clone();
     let p = profile.clone();
-    let rollups = tokio::task::spawn_blocking(move || store.rollups(&p, start, stop))
+    let rollups = tokio::task::spawn_blocking(move || store.rollups_shared(&p, start, stop))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("rollup read failed: {e}")))?;
     let open =

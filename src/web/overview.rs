@@ -75,7 +75,8 @@ pub struct Overview {
 pub struct OverviewInput<'a> {
     pub profile: &'a str,
     pub channels: Vec<ChannelMeta>,
-    pub rollups: &'a [BucketRollup],
+    /// Shared handles straight from the store's index (no copies of 30 days of rollups).
+    pub rollups: &'a [std::sync::Arc<BucketRollup>],
     pub open: Option<(&'a BucketRollup, u64)>,
     pub from_s: u64,
     pub to_s: u64,
@@ -111,7 +112,7 @@ pub fn build(input: OverviewInput<'_>) -> Overview {
     let mut totals = vec![Counters::default(); n];
     let index: HashMap<&str, usize> =
         channels.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
-    let buckets = input.rollups.iter().chain(open.map(|(r, _)| r));
+    let buckets = input.rollups.iter().map(|r| r.as_ref()).chain(open.map(|(r, _)| r));
     for rollup in buckets.filter(|r| r.bucket >= start && r.bucket < end) {
         let i = ((rollup.bucket - start) / step) as usize;
         totals[i].add(&rollup.total);
@@ -210,7 +211,8 @@ mod tests {
     #[test]
     fn sums_buckets_into_steps_and_divides_by_the_step() {
         let day = 1_800_028_800; // a UTC midnight
-        let rollups: Vec<BucketRollup> = (0..288).map(|i| rollup(day + i * 300, 3, 1)).collect();
+        let rollups: Vec<std::sync::Arc<BucketRollup>> =
+            (0..288).map(|i| std::sync::Arc::new(rollup(day + i * 300, 3, 1))).collect();
         let out = build(OverviewInput {
             profile: "live",
             channels: vec![meta("dns", -1, 2), meta("http", 1, 1)],
@@ -234,7 +236,7 @@ mod tests {
     #[test]
     fn open_bucket_is_a_partial_point() {
         let b = 1_800_000_000; // a bucket start (a multiple of 300)
-        let stored = [rollup(b - 300, 2, 0)];
+        let stored = [std::sync::Arc::new(rollup(b - 300, 2, 0))];
         let open = rollup(b, 6, 0);
         let out = build(OverviewInput {
             profile: "live",

@@ -86,7 +86,8 @@ pub struct Flow {
     pub dst_mac: [u8; 6],
     /// Packets, sampling-corrected.
     pub packets: u64,
-    /// Bytes (layer 3), sampling-corrected.
+    /// Bytes, sampling-corrected: as the exporter counts them (layer 3 for NetFlow/IPFIX; the
+    /// sampled frame length for sFlow, as sfacctd and nfdump's sfcapd count it).
     pub bytes: u64,
     /// Sampling interval that was applied (1 = unsampled / unknown).
     pub sampling: u32,

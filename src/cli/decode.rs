@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use crate::decode::{Decoder, DecoderConfig};
 use crate::flow::{Counters, Flow, FlowSource};
 use crate::pcap::CaptureReader;
+use crate::query::output::mac;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolArg {
@@ -147,10 +148,6 @@ fn endpoint(a: IpAddr, port: u16) -> String {
         IpAddr::V4(_) => format!("{a}:{port}"),
         IpAddr::V6(_) => format!("{a}.{port}"),
     }
-}
-
-fn mac(m: &[u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 const CSV_HEADER: &str = "first,last,duration_ms,exporter,domain,source,protocol,src_addr,src_port,dst_addr,dst_port,\

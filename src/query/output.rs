@@ -332,7 +332,8 @@ fn endpoint(a: &IpAddr, port: u16) -> String {
     }
 }
 
-fn mac(m: &[u8; 6]) -> String {
+/// A MAC address as `aa:bb:cc:dd:ee:ff` (listings here and in `wvnr decode`).
+pub fn mac(m: &[u8; 6]) -> String {
     format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 

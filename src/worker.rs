@@ -138,8 +138,10 @@ impl Worker {
 
     /// Reads socket `index` until the kernel has nothing more (mio is edge-triggered).
     fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) {
-        let Some(port) = self.port_of_socket.get(index).map(|&p| &self.router.ports[p]) else { return };
-        let port = port.clone();
+        let Some(&port_index) = self.port_of_socket.get(index) else { return };
+        // A cheap Arc clone keeps the port's routing table borrowable while `self` is mutated.
+        let router = self.router.clone();
+        let port = &router.ports[port_index];
         loop {
             let n = match batch.recv(&self.sockets[index]) {
                 Ok(n) => n,

@@ -5,6 +5,7 @@
 
 mod api;
 mod channels;
+mod drilldown;
 mod error;
 mod flows;
 mod metrics;
@@ -55,7 +56,7 @@ pub fn router(state: WebState) -> Router {
         .route("/profiles/{profile}/channels", post(channels::add))
         .route("/profiles/{profile}/channels/{channel}", patch(channels::change).delete(channels::delete))
         .route("/overview", get(api::overview))
-        .route("/drilldown", get(api::drilldown))
+        .route("/drilldown", get(drilldown::drilldown))
         .route("/flows", get(api::flows))
         .route("/exporters", get(api::exporters))
         .fallback(api_not_found);

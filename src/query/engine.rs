@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 
 use crate::flow::Flow;
-use crate::store::Store;
+use crate::store::{Columns, Store};
 
 use super::groups::{Group, Grouping, Groups};
 use super::key::{agg_key_parts, stat_key_text, GroupKey};
@@ -40,6 +40,14 @@ fn groupings(mode: &Mode) -> Vec<Grouping> {
         Mode::Stats { stats, .. } => stats.iter().map(|(f, _)| Grouping::Stat(*f)).collect(),
         Mode::Aggregate { keys, .. } => vec![Grouping::Aggregate(keys.clone())],
     }
+}
+
+/// The columns a mode reads besides the filter's: counters, and what its tables group by.
+fn columns_needed(mode: &Mode, groupings: &[Grouping]) -> Columns {
+    if matches!(mode, Mode::List { .. }) {
+        return Columns::ALL;
+    }
+    groupings.iter().fold(Columns::PACKETS | Columns::BYTES, |c, g| c | g.columns())
 }
 
 impl Partial {
@@ -99,8 +107,10 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
             self.sink.lock().unwrap_or_else(|e| e.into_inner()).push(p);
         }
     }
-    // Blocks whose statistics rule out the filter's required protocol or ports are not read.
-    let hint = filter.scan_hint();
+    // Blocks whose statistics rule out the filter's required protocol or ports are not read,
+    // and only the columns the filter and the tables use are decoded.
+    let mut hint = filter.scan_hint();
+    hint.columns = columns_needed(mode, &groupings) | filter.columns();
     let stats = store.scan_with_state(
         q.from_ms,
         q.to_ms,

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use hashbrown::HashMap;
 
 use crate::flow::{Counters, Flow};
+use crate::store::Columns;
 
 use super::key::{agg_key, stat_keys, GroupKey};
 use super::{rates, AggField, OrderBy, StatField};
@@ -79,6 +80,51 @@ impl AddrKey {
 pub enum Grouping {
     Stat(StatField),
     Aggregate(Vec<AggField>),
+}
+
+impl Grouping {
+    /// The stored columns the keys come from.
+    pub fn columns(&self) -> Columns {
+        match self {
+            Grouping::Stat(field) => match field {
+                StatField::SrcIp => Columns::SRC_ADDR,
+                StatField::DstIp => Columns::DST_ADDR,
+                StatField::Ip => Columns::SRC_ADDR | Columns::DST_ADDR,
+                StatField::SrcPort => Columns::SRC_PORT,
+                StatField::DstPort => Columns::DST_PORT,
+                StatField::Port => Columns::SRC_PORT | Columns::DST_PORT,
+                StatField::Proto => Columns::PROTOCOL,
+                StatField::SrcAs => Columns::SRC_AS,
+                StatField::DstAs => Columns::DST_AS,
+                StatField::As => Columns::SRC_AS | Columns::DST_AS,
+                StatField::If => Columns::IN_IF | Columns::OUT_IF,
+                StatField::InIf => Columns::IN_IF,
+                StatField::OutIf => Columns::OUT_IF,
+                StatField::Exporter => Columns::EXPORTER,
+                StatField::Record => {
+                    Columns::SRC_ADDR
+                        | Columns::DST_ADDR
+                        | Columns::PROTOCOL
+                        | Columns::SRC_PORT
+                        | Columns::DST_PORT
+                }
+            },
+            Grouping::Aggregate(keys) => keys.iter().fold(Columns::NONE, |c, k| {
+                c | match k {
+                    AggField::SrcIp { .. } => Columns::SRC_ADDR,
+                    AggField::DstIp { .. } => Columns::DST_ADDR,
+                    AggField::SrcPort => Columns::SRC_PORT,
+                    AggField::DstPort => Columns::DST_PORT,
+                    AggField::Proto => Columns::PROTOCOL,
+                    AggField::SrcAs => Columns::SRC_AS,
+                    AggField::DstAs => Columns::DST_AS,
+                    AggField::InIf => Columns::IN_IF,
+                    AggField::OutIf => Columns::OUT_IF,
+                    AggField::Exporter => Columns::EXPORTER,
+                }
+            }),
+        }
+    }
 }
 
 /// One table's groups.

@@ -4,6 +4,7 @@
 //! rules: docs/storage.md.
 
 mod codec;
+mod columns;
 pub mod layout;
 mod reader;
 mod retention;
@@ -22,6 +23,7 @@ use rayon::prelude::*;
 use crate::flow::Flow;
 use crate::rollup::BucketRollup;
 
+pub use columns::Columns;
 pub use reader::{ReadBuffers, ScanHint, SegmentOutcome};
 pub use writer::FlowWriter;
 

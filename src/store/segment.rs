@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use crate::flow::{Flow, FlowSource};
 
 use super::codec::{put_addr, put_varint, unzigzag, zigzag, Cursor, Truncated};
+use super::columns::Columns;
 
 pub const FILE_MAGIC: &[u8; 8] = b"WVNRSEG1";
 pub const FILE_HEADER_LEN: usize = 16;
@@ -273,6 +274,19 @@ pub fn decode_block(
     scratch: &mut Vec<u8>,
     out: &mut Vec<Flow>,
 ) -> Result<(), BlockError> {
+    decode_block_columns(header, header_bytes, payload, scratch, out, Columns::ALL)
+}
+
+/// `decode_block`, decoding only `columns` (and the times): the other fields of `out` keep
+/// whatever values they had (unspecified). Every column is still checked for length.
+pub fn decode_block_columns(
+    header: &BlockHeader,
+    header_bytes: &[u8; BLOCK_HEADER_LEN],
+    payload: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<Flow>,
+    columns: Columns,
+) -> Result<(), BlockError> {
     if payload.len() != header.comp_len as usize {
         return Err(BlockError::BadHeader);
     }
@@ -285,13 +299,48 @@ pub fn decode_block(
         Ok(n) if n == header.raw_len as usize => {}
         _ => return Err(BlockError::BadPayload),
     }
-    decode_columns(scratch, header.stats.flows as usize, header.stats.min_received_ms, out)
+    decode_columns(scratch, header.stats.flows as usize, header.stats.min_received_ms, out, columns)
         .map_err(|_| BlockError::BadPayload)
 }
 
-fn decode_columns(raw: &[u8], n: usize, base_ms: u64, out: &mut Vec<Flow>) -> Result<(), Truncated> {
-    out.clear();
-    out.resize(n, Flow::EMPTY);
+/// Decodes column `$col` of width `$skip_bytes` per flow (None: varints) into `out` with
+/// `$read`, or steps over it when the projection leaves it out.
+macro_rules! column {
+    ($c:ident, $out:ident, $cols:ident, $n:ident, $col:expr, varint, |$f:ident| $read:expr) => {
+        if $cols.contains($col) {
+            for $f in $out.iter_mut() {
+                $read;
+            }
+        } else {
+            $c.skip_varints($n)?;
+        }
+    };
+    ($c:ident, $out:ident, $cols:ident, $n:ident, $col:expr, $width:expr, |$f:ident| $read:expr) => {
+        if $cols.contains($col) {
+            for $f in $out.iter_mut() {
+                $read;
+            }
+        } else {
+            $c.skip($width * $n)?;
+        }
+    };
+}
+
+fn decode_columns(
+    raw: &[u8],
+    n: usize,
+    base_ms: u64,
+    out: &mut Vec<Flow>,
+    cols: Columns,
+) -> Result<(), Truncated> {
+    if cols == Columns::ALL {
+        out.clear();
+        out.resize(n, Flow::EMPTY);
+    } else {
+        // Fields outside the projection are left as they are: no need to reset them.
+        out.truncate(n);
+        out.resize(n, Flow::EMPTY);
+    }
     let mut c = Cursor::new(raw);
     let mut prev = base_ms;
     for f in out.iter_mut() {
@@ -305,7 +354,20 @@ fn decode_columns(raw: &[u8], n: usize, base_ms: u64, out: &mut Vec<Flow>) -> Re
         f.last_ms = f.first_ms.wrapping_add(unzigzag(c.varint()?) as u64);
     }
     let tags = c.bytes(4 * n)?;
-    for col in 0..4 {
+    let addr_cols = [Columns::EXPORTER, Columns::SRC_ADDR, Columns::DST_ADDR, Columns::NEXT_HOP];
+    for (col, want) in addr_cols.into_iter().enumerate() {
+        if !cols.contains(want) {
+            let mut len = 0;
+            for i in 0..n {
+                len += match tags[4 * i + col] {
+                    4 => 4,
+                    6 => 16,
+                    _ => return Err(Truncated),
+                };
+            }
+            c.skip(len)?;
+            continue;
+        }
         for (i, f) in out.iter_mut().enumerate() {
             let a = c.addr(tags[4 * i + col])?;
             match col {
@@ -316,66 +378,27 @@ fn decode_columns(raw: &[u8], n: usize, base_ms: u64, out: &mut Vec<Flow>) -> Re
             }
         }
     }
-    for f in out.iter_mut() {
-        f.domain = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.source = FlowSource::from_u8(c.u8()?).ok_or(Truncated)?;
-    }
-    for f in out.iter_mut() {
-        f.src_port = c.u16()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_port = c.u16()?;
-    }
-    for f in out.iter_mut() {
-        f.protocol = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.tcp_flags = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.tos = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.src_mask = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_mask = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.in_if = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.out_if = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.src_as = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_as = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.src_vlan = c.varint_u16()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_vlan = c.varint_u16()?;
-    }
-    for f in out.iter_mut() {
-        f.src_mac.copy_from_slice(c.bytes(6)?);
-    }
-    for f in out.iter_mut() {
-        f.dst_mac.copy_from_slice(c.bytes(6)?);
-    }
-    for f in out.iter_mut() {
-        f.packets = c.varint()?;
-    }
-    for f in out.iter_mut() {
-        f.bytes = c.varint()?;
-    }
-    for f in out.iter_mut() {
-        f.sampling = c.varint_u32()?;
-    }
+    column!(c, out, cols, n, Columns::DOMAIN, varint, |f| f.domain = c.varint_u32()?);
+    column!(c, out, cols, n, Columns::SOURCE, 1, |f| f.source =
+        FlowSource::from_u8(c.u8()?).ok_or(Truncated)?);
+    column!(c, out, cols, n, Columns::SRC_PORT, 2, |f| f.src_port = c.u16()?);
+    column!(c, out, cols, n, Columns::DST_PORT, 2, |f| f.dst_port = c.u16()?);
+    column!(c, out, cols, n, Columns::PROTOCOL, 1, |f| f.protocol = c.u8()?);
+    column!(c, out, cols, n, Columns::TCP_FLAGS, 1, |f| f.tcp_flags = c.u8()?);
+    column!(c, out, cols, n, Columns::TOS, 1, |f| f.tos = c.u8()?);
+    column!(c, out, cols, n, Columns::SRC_MASK, 1, |f| f.src_mask = c.u8()?);
+    column!(c, out, cols, n, Columns::DST_MASK, 1, |f| f.dst_mask = c.u8()?);
+    column!(c, out, cols, n, Columns::IN_IF, varint, |f| f.in_if = c.varint_u32()?);
+    column!(c, out, cols, n, Columns::OUT_IF, varint, |f| f.out_if = c.varint_u32()?);
+    column!(c, out, cols, n, Columns::SRC_AS, varint, |f| f.src_as = c.varint_u32()?);
+    column!(c, out, cols, n, Columns::DST_AS, varint, |f| f.dst_as = c.varint_u32()?);
+    column!(c, out, cols, n, Columns::SRC_VLAN, varint, |f| f.src_vlan = c.varint_u16()?);
+    column!(c, out, cols, n, Columns::DST_VLAN, varint, |f| f.dst_vlan = c.varint_u16()?);
+    column!(c, out, cols, n, Columns::SRC_MAC, 6, |f| f.src_mac.copy_from_slice(c.bytes(6)?));
+    column!(c, out, cols, n, Columns::DST_MAC, 6, |f| f.dst_mac.copy_from_slice(c.bytes(6)?));
+    column!(c, out, cols, n, Columns::PACKETS, varint, |f| f.packets = c.varint()?);
+    column!(c, out, cols, n, Columns::BYTES, varint, |f| f.bytes = c.varint()?);
+    column!(c, out, cols, n, Columns::SAMPLING, varint, |f| f.sampling = c.varint_u32()?);
     if c.remaining() != 0 {
         return Err(Truncated);
     }
@@ -435,6 +458,59 @@ mod tests {
         let (mut scratch, mut out) = (Vec::new(), Vec::new());
         decode_block(&hdr, &h, payload, &mut scratch, &mut out).unwrap();
         assert_eq!(out, flows);
+    }
+
+    #[test]
+    fn projected_columns_decode_the_same_values() {
+        let flows: Vec<Flow> = (0..1000).map(sample).collect();
+        let mut enc = BlockEncoder::default();
+        let block = enc.encode(&flows).to_vec();
+        let (h, payload) = split(&block);
+        let hdr = BlockHeader::parse(&h).unwrap();
+        let projections = [
+            Columns::NONE,
+            Columns::DST_PORT | Columns::BYTES | Columns::PACKETS,
+            Columns::SRC_ADDR | Columns::NEXT_HOP | Columns::SAMPLING,
+            Columns::EXPORTER | Columns::DST_MAC | Columns::SRC_VLAN | Columns::TOS,
+        ];
+        for cols in projections {
+            let (mut scratch, mut out) = (Vec::new(), Vec::new());
+            decode_block_columns(&hdr, &h, payload, &mut scratch, &mut out, cols).unwrap();
+            let want: Vec<Flow> = flows
+                .iter()
+                .map(|f| {
+                    let pick = |c: Columns| cols.contains(c);
+                    let e = Flow::EMPTY;
+                    Flow {
+                        received_ms: f.received_ms,
+                        first_ms: f.first_ms,
+                        last_ms: f.last_ms,
+                        exporter: if pick(Columns::EXPORTER) { f.exporter } else { e.exporter },
+                        src_addr: if pick(Columns::SRC_ADDR) { f.src_addr } else { e.src_addr },
+                        next_hop: if pick(Columns::NEXT_HOP) { f.next_hop } else { e.next_hop },
+                        dst_port: if pick(Columns::DST_PORT) { f.dst_port } else { 0 },
+                        packets: if pick(Columns::PACKETS) { f.packets } else { 0 },
+                        bytes: if pick(Columns::BYTES) { f.bytes } else { 0 },
+                        sampling: if pick(Columns::SAMPLING) { f.sampling } else { 1 },
+                        dst_mac: if pick(Columns::DST_MAC) { f.dst_mac } else { [0; 6] },
+                        src_vlan: if pick(Columns::SRC_VLAN) { f.src_vlan } else { 0 },
+                        tos: if pick(Columns::TOS) { f.tos } else { 0 },
+                        ..e
+                    }
+                })
+                .collect();
+            assert_eq!(out, want, "{cols:?}");
+        }
+        // A payload cut short is refused whatever the projection skips.
+        let raw_len = hdr.raw_len as usize;
+        let mut raw = vec![0u8; raw_len];
+        lz4_flex::block::decompress_into(payload, &mut raw).unwrap();
+        let mut out = Vec::new();
+        for cols in projections {
+            assert!(
+                decode_columns(&raw[..raw_len - 3], 1000, hdr.stats.min_received_ms, &mut out, cols).is_err()
+            );
+        }
     }
 
     #[test]

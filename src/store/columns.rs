@@ -40,12 +40,21 @@ impl Columns {
     pub fn contains(self, other: Columns) -> bool {
         self.0 & other.0 == other.0
     }
+
+    #[inline]
+    pub fn intersects(self, other: Columns) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    pub const fn union(self, other: Columns) -> Columns {
+        Columns(self.0 | other.0)
+    }
 }
 
 impl BitOr for Columns {
     type Output = Columns;
     fn bitor(self, o: Columns) -> Columns {
-        Columns(self.0 | o.0)
+        self.union(o)
     }
 }
 

@@ -3,6 +3,7 @@
 //! in-memory index, retention by age and size. On-disk format and crash-safety
 //! rules: docs/storage.md.
 
+mod chunks;
 mod codec;
 mod columns;
 pub mod layout;

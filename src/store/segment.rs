@@ -379,26 +379,16 @@ fn decode_columns(
     if chunks::wanted(chunks::TAGS, cols) && tags.len() != 4 * n {
         return Err(Truncated);
     }
-    let mut slot = 0;
-    column!(raw, ranges, out, cols, 4, |c, f| {
-        f.exporter = c.addr(tags[slot])?;
-        slot += 4;
-    });
-    slot = 1;
-    column!(raw, ranges, out, cols, 5, |c, f| {
-        f.src_addr = c.addr(tags[slot])?;
-        slot += 4;
-    });
-    slot = 2;
-    column!(raw, ranges, out, cols, 6, |c, f| {
-        f.dst_addr = c.addr(tags[slot])?;
-        slot += 4;
-    });
-    slot = 3;
-    column!(raw, ranges, out, cols, 7, |c, f| {
-        f.next_hop = c.addr(tags[slot])?;
-        slot += 4;
-    });
+    let set_addr: [fn(&mut Flow, IpAddr); 4] =
+        [|f, a| f.exporter = a, |f, a| f.src_addr = a, |f, a| f.dst_addr = a, |f, a| f.next_hop = a];
+    for (slot, set) in set_addr.into_iter().enumerate() {
+        // Tags are interleaved: flow i's tag for this column is at 4 * i + slot.
+        let mut tag = slot;
+        column!(raw, ranges, out, cols, 4 + slot, |c, f| {
+            set(f, c.addr(tags[tag])?);
+            tag += 4;
+        });
+    }
     column!(raw, ranges, out, cols, 8, |c, f| f.domain = c.varint_u32()?);
     column!(raw, ranges, out, cols, 9, |c, f| f.source = FlowSource::from_u8(c.u8()?).ok_or(Truncated)?);
     column!(raw, ranges, out, cols, 10, |c, f| f.src_port = c.u16()?);

@@ -164,7 +164,7 @@ fn run(ex: Exporter, mut sink: Sink, status: StatusHandle, stop: Receiver<()>) {
             match res {
                 Ok(()) => {
                     if down {
-                        st.catchups += 1;
+                        st.catchups += u64::from(catch_up);
                         tracing::info!(url = %sink.url(), "export: ClickHouse reachable again, backlog shipped");
                     }
                     down = false;

@@ -26,7 +26,7 @@ pub struct ExportStatus {
     /// Current wait before the next scheduled try, seconds (0 while healthy). While it runs,
     /// the server is probed every second and the backlog ships as soon as it answers.
     pub retry_in_s: u64,
-    /// Rounds that shipped the backlog after an outage (the server answered again).
+    /// Backlogs shipped the moment a probe found ClickHouse back, before the backoff ran out.
     pub catchups: u64,
     pub rollup_buckets_shipped: u64,
     pub rollup_rows_shipped: u64,

@@ -72,7 +72,7 @@ pub fn metrics(status: Option<&ExportStatus>) -> String {
         (
             "wvnr_export_catchups_total",
             "counter",
-            "Rounds that shipped the backlog after an outage.",
+            "Backlogs shipped as soon as a probe found ClickHouse back.",
             st.catchups as f64,
         ),
         (

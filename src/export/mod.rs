@@ -126,6 +126,10 @@ struct Round {
 /// waits with a doubling backoff, probing the server every second meanwhile: the moment
 /// a probe answers after failing, the whole backlog ships (the catch-up round).
 fn run(ex: Exporter, mut sink: Sink, status: StatusHandle, stop: Receiver<()>) {
+    // Linux nice is per thread; threads this one starts (the runtime's) inherit it.
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), ex.cfg.nice) {
+        tracing::warn!("export: cannot set the thread's nice value to {}: {e}", ex.cfg.nice);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

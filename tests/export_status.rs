@@ -171,6 +171,7 @@ fn backlog_in_api_metrics_and_status_while_the_server_is_down() {
     // `wvnr status` prints the same (text and JSON).
     let addr = format!("127.0.0.1:{web}");
     let text = common::run_ok(Command::new(common::wvnr_bin()).args(["status", "--web", &addr]));
+    eprintln!("{text}");
     assert!(text.contains("export to ClickHouse: retrying"), "{text}");
     assert!(text.contains("last error at") && text.contains(&server.url()), "{text}");
     let row = text.lines().find(|l| l.trim_start().starts_with("raw_flows")).expect("raw_flows row");

@@ -181,20 +181,26 @@ fn print_export(e: &Value) {
         println!("  last error at {}: {err}", time("last_error_unix_s"));
     }
     println!(
-        "  {:<10} {:>14} {:>14} {:>14} {:>10} {:>12} {:>14}",
+        "  {:<10} {:>14} {:>14} {:>14} {:>13} {:>12} {:>14}",
         "table", "shipped rows", "pending rows", "pending bytes", "pending", "oldest (s)", "dropped rows"
     );
     for k in e["kinds"].as_array().into_iter().flatten().filter(|k| k["enabled"].as_bool() == Some(true)) {
         let kind = k["kind"].as_str().unwrap_or("?");
-        let unit = if kind == "rollups" { "buckets" } else { "segments" };
+        let n = num(k, "pending_units");
+        let unit = match (kind == "rollups", n == 1) {
+            (true, true) => "bucket",
+            (true, false) => "buckets",
+            (false, true) => "segment",
+            (false, false) => "segments",
+        };
         let opt = |key: &str| k[key].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         println!(
-            "  {:<10} {:>14} {:>14} {:>14} {:>10} {:>12} {:>14}",
+            "  {:<10} {:>14} {:>14} {:>14} {:>13} {:>12} {:>14}",
             kind,
             num(k, "shipped_rows"),
             num(k, "pending_rows"),
             opt("pending_bytes"),
-            format!("{} {unit}", num(k, "pending_units")),
+            format!("{n} {unit}"),
             opt("oldest_pending_age_s"),
             num(k, "dropped_rows")
         );

@@ -5,6 +5,7 @@
 
 mod api;
 mod channels;
+mod drilldown;
 mod error;
 mod export_api;
 mod flows;
@@ -58,7 +59,7 @@ pub fn router(state: WebState) -> Router {
         .route("/profiles/{profile}/channels", post(channels::add))
         .route("/profiles/{profile}/channels/{channel}", patch(channels::change).delete(channels::delete))
         .route("/overview", get(api::overview))
-        .route("/drilldown", get(api::drilldown))
+        .route("/drilldown", get(drilldown::drilldown))
         .route("/flows", get(api::flows))
         .route("/exporters", get(api::exporters))
         .route("/export", get(export_api::export))

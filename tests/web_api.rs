@@ -50,6 +50,7 @@ fn harness(token: Option<&str>) -> Harness {
         profiles: Arc::new(RwLock::new(fixture::profiles())),
         admin_token: token.map(str::to_string),
         data_dir: dir.path().to_path_buf(),
+        export: None,
     };
     Harness { _dir: dir, state }
 }

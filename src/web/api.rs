@@ -254,6 +254,12 @@ pub const ROUTES: &[RouteDoc] = &[
         description: "exporters, workers (kernel drops), storage",
     },
     RouteDoc {
+        method: "GET",
+        path: "/api/export",
+        params: "",
+        description: "ClickHouse export: state, backlog, shipped and dropped rows per table kind",
+    },
+    RouteDoc {
         method: "POST",
         path: "/api/profiles/{profile}/channels",
         params: "JSON {name, colour, filter?, sign?, order?}; X-Wvnr-Token",

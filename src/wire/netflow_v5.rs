@@ -361,15 +361,16 @@ impl RecordRepr {
     /// 32-bit ASes as AS_TRANS, interface indexes above 65535 as 65535.
     pub fn from_flow(f: &Flow, boot_ms: u64, sampling: u32) -> RecordRepr {
         let s = u64::from(sampling.max(1));
-        let sat32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        // Unsampled is the common case: skip two 64-bit divisions per record.
+        let sat32 = |v: u64| u32::try_from(if s == 1 { v } else { v / s }).unwrap_or(u32::MAX);
         RecordRepr {
             srcaddr: v4_octets(f.src_addr),
             dstaddr: v4_octets(f.dst_addr),
             nexthop: v4_octets(f.next_hop),
             input: u16::try_from(f.in_if).unwrap_or(u16::MAX),
             output: u16::try_from(f.out_if).unwrap_or(u16::MAX),
-            d_pkts: sat32(f.packets / s),
-            d_octets: sat32(f.bytes / s),
+            d_pkts: sat32(f.packets),
+            d_octets: sat32(f.bytes),
             first: f.first_ms.wrapping_sub(boot_ms) as u32,
             last: f.last_ms.wrapping_sub(boot_ms) as u32,
             srcport: f.src_port,
@@ -385,27 +386,34 @@ impl RecordRepr {
     }
 
     /// Appends the 48-byte record.
+    #[inline]
     pub fn emit(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.srcaddr);
-        out.extend_from_slice(&self.dstaddr);
-        out.extend_from_slice(&self.nexthop);
-        out.extend_from_slice(&self.input.to_be_bytes());
-        out.extend_from_slice(&self.output.to_be_bytes());
-        out.extend_from_slice(&self.d_pkts.to_be_bytes());
-        out.extend_from_slice(&self.d_octets.to_be_bytes());
-        out.extend_from_slice(&self.first.to_be_bytes());
-        out.extend_from_slice(&self.last.to_be_bytes());
-        out.extend_from_slice(&self.srcport.to_be_bytes());
-        out.extend_from_slice(&self.dstport.to_be_bytes());
-        out.push(0);
-        out.push(self.tcp_flags);
-        out.push(self.prot);
-        out.push(self.tos);
-        out.extend_from_slice(&self.src_as.to_be_bytes());
-        out.extend_from_slice(&self.dst_as.to_be_bytes());
-        out.push(self.src_mask);
-        out.push(self.dst_mask);
-        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&self.to_bytes());
+    }
+
+    /// The 48-byte record (written at fixed offsets: no per-field growth).
+    #[inline]
+    pub fn to_bytes(&self) -> [u8; RECORD_LEN] {
+        let mut b = [0u8; RECORD_LEN];
+        b[field::SRCADDR].copy_from_slice(&self.srcaddr);
+        b[field::DSTADDR].copy_from_slice(&self.dstaddr);
+        b[field::NEXTHOP].copy_from_slice(&self.nexthop);
+        b[field::INPUT].copy_from_slice(&self.input.to_be_bytes());
+        b[field::OUTPUT].copy_from_slice(&self.output.to_be_bytes());
+        b[field::D_PKTS].copy_from_slice(&self.d_pkts.to_be_bytes());
+        b[field::D_OCTETS].copy_from_slice(&self.d_octets.to_be_bytes());
+        b[field::FIRST].copy_from_slice(&self.first.to_be_bytes());
+        b[field::LAST].copy_from_slice(&self.last.to_be_bytes());
+        b[field::SRCPORT].copy_from_slice(&self.srcport.to_be_bytes());
+        b[field::DSTPORT].copy_from_slice(&self.dstport.to_be_bytes());
+        b[field::TCP_FLAGS] = self.tcp_flags;
+        b[field::PROT] = self.prot;
+        b[field::TOS] = self.tos;
+        b[field::SRC_AS].copy_from_slice(&self.src_as.to_be_bytes());
+        b[field::DST_AS].copy_from_slice(&self.dst_as.to_be_bytes());
+        b[field::SRC_MASK] = self.src_mask;
+        b[field::DST_MASK] = self.dst_mask;
+        b
     }
 }
 
@@ -452,6 +460,7 @@ impl FlowEncoder for Encoder {
 
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
+        out.reserve(HEADER_LEN + MAX_RECORDS * RECORD_LEN);
         let mut taken = 0;
         let mut count = 0usize;
         out.resize(HEADER_LEN, 0);

@@ -149,13 +149,10 @@ pub fn record_len(fields: &[(u16, u16)]) -> usize {
     fields.iter().map(|&(_, l)| l as usize).sum()
 }
 
-/// Largest record the encoders' templates describe (IPv6, millisecond times).
-pub const MAX_RECORD_LEN: usize = 121;
-
 /// One of the encoders' data record layouts (the template they announce),
-/// compiled to fixed offsets: [`write_record`] fills a fixed-size array with
-/// constant offsets and appends it in one copy, instead of appending field by
-/// field. The field order is [`encoder_template`]'s; a unit test holds them
+/// compiled to fixed offsets: [`RecordLayout::write_records`] sizes the region
+/// once and writes every field at a constant offset, instead of appending
+/// field by field. The field order is [`encoder_template`]'s; a unit test holds them
 /// together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordLayout {
@@ -186,11 +183,16 @@ impl RecordLayout {
     /// IPv4 of a v4-mapped IPv6 address, else 0.0.0.0).
     #[inline]
     pub fn write_record(&self, out: &mut Vec<u8>, flow: &Flow, boot_ms: u64, sampling: u32) {
+        self.write_records(out, std::slice::from_ref(flow), boot_ms, sampling);
+    }
+
+    /// Appends the data records of `flows`, one after the other (see `write_record`).
+    pub fn write_records(&self, out: &mut Vec<u8>, flows: &[Flow], boot_ms: u64, sampling: u32) {
         match (self.ipv6, self.times) {
-            (false, TimeFields::SysUpTime) => write_record::<false, false>(out, flow, boot_ms, sampling),
-            (true, TimeFields::SysUpTime) => write_record::<true, false>(out, flow, boot_ms, sampling),
-            (false, TimeFields::Milliseconds) => write_record::<false, true>(out, flow, boot_ms, sampling),
-            (true, TimeFields::Milliseconds) => write_record::<true, true>(out, flow, boot_ms, sampling),
+            (false, TimeFields::SysUpTime) => write_records::<false, false>(out, flows, boot_ms, sampling),
+            (true, TimeFields::SysUpTime) => write_records::<true, false>(out, flows, boot_ms, sampling),
+            (false, TimeFields::Milliseconds) => write_records::<false, true>(out, flows, boot_ms, sampling),
+            (true, TimeFields::Milliseconds) => write_records::<true, true>(out, flows, boot_ms, sampling),
         }
     }
 }
@@ -211,56 +213,64 @@ fn v6_octets(a: IpAddr) -> [u8; 16] {
     }
 }
 
-/// The record of [`encoder_template`]`(V6, if MS { Milliseconds } else { SysUpTime })`,
-/// written at offsets the compiler knows (no bounds checks, no per-field growth).
-#[inline]
-fn write_record<const V6: bool, const MS: bool>(out: &mut Vec<u8>, f: &Flow, boot_ms: u64, sampling: u32) {
-    let layout = RecordLayout { ipv6: V6, times: if MS { TimeFields::Milliseconds } else { TimeFields::SysUpTime } };
+/// The records of [`encoder_template`]`(V6, if MS { Milliseconds } else { SysUpTime })`:
+/// the region is sized once, then each record is written at offsets the
+/// compiler knows (no per-field growth, no bounds checks per field).
+fn write_records<const V6: bool, const MS: bool>(
+    out: &mut Vec<u8>,
+    flows: &[Flow],
+    boot_ms: u64,
+    sampling: u32,
+) {
+    let times = if MS { TimeFields::Milliseconds } else { TimeFields::SysUpTime };
+    let len = RecordLayout { ipv6: V6, times }.len();
     let sampling = u64::from(sampling.max(1));
     // Unsampled is the common case: skip two 64-bit divisions per record.
     let scale = |v: u64| if sampling == 1 { v } else { v / sampling };
-    let mut r = [0u8; MAX_RECORD_LEN];
-    let mut at = 0;
-    macro_rules! put {
-        ($bytes:expr) => {{
-            let bytes: &[u8] = &$bytes;
-            r[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        }};
+    let start = out.len();
+    out.resize(start + len * flows.len(), 0);
+    for (r, f) in out[start..].chunks_exact_mut(len).zip(flows) {
+        let mut at = 0;
+        macro_rules! put {
+            ($bytes:expr) => {{
+                let bytes: &[u8] = &$bytes;
+                r[at..at + bytes.len()].copy_from_slice(bytes);
+                at += bytes.len();
+            }};
+        }
+        if V6 {
+            put!(v6_octets(f.src_addr));
+            put!(v6_octets(f.dst_addr));
+            put!(v6_octets(f.next_hop));
+        } else {
+            put!(v4_octets(f.src_addr));
+            put!(v4_octets(f.dst_addr));
+            put!(v4_octets(f.next_hop));
+        }
+        put!([f.src_mask, f.dst_mask]);
+        // COMMON_TAIL
+        put!(f.src_port.to_be_bytes());
+        put!(f.dst_port.to_be_bytes());
+        put!([f.protocol, f.tcp_flags, f.tos]);
+        put!(f.in_if.to_be_bytes());
+        put!(f.out_if.to_be_bytes());
+        put!(f.src_as.to_be_bytes());
+        put!(f.dst_as.to_be_bytes());
+        put!(f.src_vlan.to_be_bytes());
+        put!(f.dst_vlan.to_be_bytes());
+        put!(f.src_mac);
+        put!(f.dst_mac);
+        put!(scale(f.packets).to_be_bytes());
+        put!(scale(f.bytes).to_be_bytes());
+        if MS {
+            put!(f.first_ms.to_be_bytes());
+            put!(f.last_ms.to_be_bytes());
+        } else {
+            put!((f.first_ms.wrapping_sub(boot_ms) as u32).to_be_bytes());
+            put!((f.last_ms.wrapping_sub(boot_ms) as u32).to_be_bytes());
+        }
+        debug_assert_eq!(at, len);
     }
-    if V6 {
-        put!(v6_octets(f.src_addr));
-        put!(v6_octets(f.dst_addr));
-        put!(v6_octets(f.next_hop));
-    } else {
-        put!(v4_octets(f.src_addr));
-        put!(v4_octets(f.dst_addr));
-        put!(v4_octets(f.next_hop));
-    }
-    put!([f.src_mask, f.dst_mask]);
-    // COMMON_TAIL
-    put!(f.src_port.to_be_bytes());
-    put!(f.dst_port.to_be_bytes());
-    put!([f.protocol, f.tcp_flags, f.tos]);
-    put!(f.in_if.to_be_bytes());
-    put!(f.out_if.to_be_bytes());
-    put!(f.src_as.to_be_bytes());
-    put!(f.dst_as.to_be_bytes());
-    put!(f.src_vlan.to_be_bytes());
-    put!(f.dst_vlan.to_be_bytes());
-    put!(f.src_mac);
-    put!(f.dst_mac);
-    put!(scale(f.packets).to_be_bytes());
-    put!(scale(f.bytes).to_be_bytes());
-    if MS {
-        put!(f.first_ms.to_be_bytes());
-        put!(f.last_ms.to_be_bytes());
-    } else {
-        put!((f.first_ms.wrapping_sub(boot_ms) as u32).to_be_bytes());
-        put!((f.last_ms.wrapping_sub(boot_ms) as u32).to_be_bytes());
-    }
-    debug_assert_eq!(at, layout.len());
-    out.extend_from_slice(&r[..layout.len()]);
 }
 
 /// Appends a big-endian u16 / u32 (emit helpers).

@@ -388,13 +388,16 @@ impl RecordRepr {
     /// Appends the 48-byte record.
     #[inline]
     pub fn emit(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_bytes());
+        let at = out.len();
+        out.resize(at + RECORD_LEN, 0);
+        self.write(&mut out[at..]);
     }
 
-    /// The 48-byte record (written at fixed offsets: no per-field growth).
+    /// Writes the 48-byte record over the first 48 bytes of `b` (at fixed
+    /// offsets; the pad bytes are left as they are, zero in a fresh buffer).
     #[inline]
-    pub fn to_bytes(&self) -> [u8; RECORD_LEN] {
-        let mut b = [0u8; RECORD_LEN];
+    pub fn write(&self, b: &mut [u8]) {
+        let b: &mut [u8; RECORD_LEN] = (&mut b[..RECORD_LEN]).try_into().expect("48 bytes");
         b[field::SRCADDR].copy_from_slice(&self.srcaddr);
         b[field::DSTADDR].copy_from_slice(&self.dstaddr);
         b[field::NEXTHOP].copy_from_slice(&self.nexthop);
@@ -413,7 +416,6 @@ impl RecordRepr {
         b[field::DST_AS].copy_from_slice(&self.dst_as.to_be_bytes());
         b[field::SRC_MASK] = self.src_mask;
         b[field::DST_MASK] = self.dst_mask;
-        b
     }
 }
 
@@ -460,25 +462,25 @@ impl FlowEncoder for Encoder {
 
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
-        out.reserve(HEADER_LEN + MAX_RECORDS * RECORD_LEN);
+        // Which flows this datagram takes: up to 30 IPv4 ones, and the IPv6 ones among them.
         let mut taken = 0;
         let mut count = 0usize;
-        out.resize(HEADER_LEN, 0);
         for f in flows {
             if count == MAX_RECORDS {
                 break;
             }
             taken += 1;
-            if f.is_ipv6() {
-                self.skipped_ipv6 += 1;
-                continue;
-            }
-            RecordRepr::from_flow(f, self.cfg.boot_ms, self.cfg.sampling).emit(out);
-            count += 1;
+            count += usize::from(!f.is_ipv6());
         }
+        self.skipped_ipv6 += (taken - count) as u64;
         if count == 0 {
-            out.clear();
             return taken;
+        }
+        // Sized once; each record is written in place at its fixed offset.
+        out.resize(HEADER_LEN + count * RECORD_LEN, 0);
+        let v4 = flows[..taken].iter().filter(|f| !f.is_ipv6());
+        for (f, b) in v4.zip(out[HEADER_LEN..].chunks_exact_mut(RECORD_LEN)) {
+            RecordRepr::from_flow(f, self.cfg.boot_ms, self.cfg.sampling).write(b);
         }
         let header = HeaderRepr {
             count: count as u16,

@@ -269,11 +269,10 @@ impl FlowEncoder for Encoder {
             let start = out.len();
             ie::put_u16(out, id);
             ie::put_u16(out, 0);
-            while i < n && flows[i].is_ipv6() == ipv6 {
-                layout.write_record(out, &flows[i], self.cfg.boot_ms, sampling);
-                records += 1;
-                i += 1;
-            }
+            let run = flows[i..n].iter().take_while(|f| f.is_ipv6() == ipv6).count();
+            layout.write_records(out, &flows[i..i + run], self.cfg.boot_ms, sampling);
+            records += run as u16;
+            i += run;
             pad4(out, start);
             let len = (out.len() - start) as u16;
             ie::patch_u16(out, start + 2, len);

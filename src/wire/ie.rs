@@ -162,7 +162,7 @@ pub struct RecordLayout {
 
 impl RecordLayout {
     /// Bytes of one data record.
-    pub const fn len(&self) -> usize {
+    pub const fn size(&self) -> usize {
         let addrs = if self.ipv6 { 3 * 16 } else { 3 * 4 };
         let times = match self.times {
             TimeFields::SysUpTime => 2 * 4,
@@ -223,7 +223,7 @@ fn write_records<const V6: bool, const MS: bool>(
     sampling: u32,
 ) {
     let times = if MS { TimeFields::Milliseconds } else { TimeFields::SysUpTime };
-    let len = RecordLayout { ipv6: V6, times }.len();
+    let len = RecordLayout { ipv6: V6, times }.size();
     let sampling = u64::from(sampling.max(1));
     // Unsampled is the common case: skip two 64-bit divisions per record.
     let scale = |v: u64| if sampling == 1 { v } else { v / sampling };
@@ -350,10 +350,10 @@ mod tests {
             for times in [TimeFields::SysUpTime, TimeFields::Milliseconds] {
                 let layout = RecordLayout { ipv6, times };
                 let t = layout.template();
-                assert_eq!(record_len(&t), layout.len());
+                assert_eq!(record_len(&t), layout.size());
                 let mut out = vec![0xee];
                 layout.write_record(&mut out, &f, 10_000, 10);
-                assert_eq!(out.len(), 1 + layout.len());
+                assert_eq!(out.len(), 1 + layout.size());
                 let r = &out[1..];
                 let (src, dst, hop) = if ipv6 {
                     let v6 = |a: &str| a.parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec();

@@ -2,7 +2,8 @@
 //! captures in tests/data/gen/, which the generator wrote before its encoders
 //! were rewritten for speed (commit 4ae7d32). Every protocol, sampled and
 //! not, IPv4 and IPv6, several exporters taking turns, templates resent,
-//! the flow pool replayed past its end and drawn fresh (`--pool 0`).
+//! the flow pool replayed past its end, smaller than one datagram, and drawn
+//! fresh (`--pool 0`).
 //!
 //! A deliberate change of the wire output or of the traffic model changes
 //! these files: regenerate them with the command lines below (`--pcap
@@ -14,7 +15,7 @@ use std::process::Command;
 
 use common::{data_file, run_ok, wvnr_bin};
 
-const CASES: [(&str, &str); 7] = [
+const CASES: [(&str, &str); 9] = [
     ("v5", "--protocol v5 --exporters 2 --batch 4 --sampling 10 --count 20 --seed 11 --pool 512"),
     (
         "v9-sampled",
@@ -30,6 +31,9 @@ const CASES: [(&str, &str); 7] = [
     ("ipfix", "--protocol ipfix --ipv6 1 --count 8 --seed 15 --pool 0 --scenario steady"),
     ("sflow-sampled", "--protocol sflow --ipv6 0.3 --sampling 512 --count 17 --seed 16"),
     ("sflow", "--protocol sflow --count 8 --seed 17 --scenario ddos --pool 300"),
+    // Fewer datagrams than exporters: pools smaller than one datagram's flows.
+    ("v9-tiny-pool", "--protocol v9 --exporters 3 --count 2 --seed 18"),
+    ("sflow-tiny-pool", "--protocol sflow --exporters 4 --count 3 --seed 19"),
 ];
 
 #[test]

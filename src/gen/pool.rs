@@ -66,29 +66,33 @@ impl FlowPool {
         f
     }
 
-    /// The next `n` pooled flows (at most the pool's size), re-timed to end just
-    /// before `now_ms`, without advancing: the caller encodes a prefix of them
-    /// and then calls [`FlowPool::advance`] with its length. The same flows in
-    /// the same order as `n` calls of `next_flow`, without copying them (except
-    /// across the end of a pass).
+    /// The next `n` pooled flows, re-timed to end just before `now_ms`, without
+    /// advancing: the caller encodes a prefix of them and then calls
+    /// [`FlowPool::advance`] with its length. The same flows in the same order
+    /// as `n` calls of `next_flow`, without copying them — except across the
+    /// end of a pass (or when `n` exceeds the pool), where they are copied into
+    /// one reused buffer.
     #[inline]
     pub fn window(&mut self, n: usize, now_ms: u64) -> &[Flow] {
-        let n = n.min(self.flows.len());
+        let len = self.flows.len();
         let end = self.next + n;
-        if end <= self.flows.len() {
+        if end <= len {
             for i in self.next..end {
                 retime(&mut self.flows[i], &self.origins[i], now_ms, self.pass);
             }
             return &self.flows[self.next..end];
         }
         self.seam.clear();
-        for (i, pass) in (self.next..self.flows.len())
-            .map(|i| (i, self.pass))
-            .chain((0..end - self.flows.len()).map(|i| (i, self.pass.wrapping_add(1))))
-        {
+        let (mut i, mut pass) = (self.next, self.pass);
+        for _ in 0..n {
             let mut f = self.flows[i];
             retime(&mut f, &self.origins[i], now_ms, pass);
             self.seam.push(f);
+            i += 1;
+            if i == len {
+                i = 0;
+                pass = pass.wrapping_add(1);
+            }
         }
         &self.seam
     }
@@ -170,12 +174,14 @@ mod tests {
         let t0 = 1_795_946_851_500;
         let mut one_by_one = FlowPool::new(&mut traffic(), 50, t0, |f| f);
         let mut windowed = FlowPool::new(&mut traffic(), 50, t0, |f| f);
-        // Windows of varying size and partial takes, across several passes and their seams.
-        for (round, (n, take)) in [(30, 30), (30, 12), (30, 30), (7, 3), (50, 50), (50, 49), (1, 1)]
-            .into_iter()
-            .cycle()
-            .take(40)
-            .enumerate()
+        // Windows of varying size and partial takes, across several passes and their
+        // seams, and windows larger than the pool (a small counted run's pool).
+        for (round, (n, take)) in
+            [(30, 30), (30, 12), (30, 30), (7, 3), (50, 50), (50, 49), (1, 1), (120, 117)]
+                .into_iter()
+                .cycle()
+                .take(40)
+                .enumerate()
         {
             let now = t0 + round as u64 * 1_000;
             let got: Vec<Flow> = windowed.window(n, now)[..take].to_vec();

@@ -3,13 +3,14 @@
 //! with no traffic model and no encoder. scripts/bench-gen runs both.
 //!
 //! Usage: sendmmsg-baseline TARGET SIZE SECONDS [BATCH]
-//! Prints one JSON object: {"datagrams", "elapsed_s", "rate", "size", "batch"}.
+//! Prints one JSON object: {"datagrams", "elapsed_s", "rate", "cpu_s", "size", "batch"}
+//! (`cpu_s`: CPU seconds the send loop used, user + system).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use wvnr::gen::send::{BatchSender, MAX_BATCH};
+use wvnr::gen::send::{thread_cpu_time, BatchSender, MAX_BATCH};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +29,7 @@ fn main() -> Result<()> {
     let mut tx = BatchSender::bind(local, target)?;
     let payloads = vec![vec![0x5au8; size]; batch];
     let started = Instant::now();
+    let cpu_started = thread_cpu_time();
     let until = started + Duration::from_secs_f64(seconds);
     let mut sent = 0u64;
     while Instant::now() < until {
@@ -35,10 +37,12 @@ fn main() -> Result<()> {
         sent += batch as u64;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_s = thread_cpu_time().saturating_sub(cpu_started).as_secs_f64();
     println!(
         "{}",
         serde_json::json!({
-            "datagrams": sent, "elapsed_s": elapsed, "rate": sent as f64 / elapsed, "size": size, "batch": batch,
+            "datagrams": sent, "elapsed_s": elapsed, "rate": sent as f64 / elapsed, "cpu_s": cpu_s,
+            "size": size, "batch": batch,
         })
     );
     Ok(())

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use super::pace::{pause, TokenBucket};
 use super::pool::FlowPool;
 use super::rng::derive_seed;
-use super::send::BatchSender;
+use super::send::{thread_cpu_time, BatchSender};
 use super::totals::{ExporterTotals, Totals};
 use super::traffic::{Traffic, TrafficConfig};
 use super::{as_carried, protocol_name, GenConfig, Rate, DEFAULT_SEEDED_START_MS, NOMINAL_CAPTURE_RATE};
@@ -34,7 +34,7 @@ struct Exporter {
     source: SocketAddr,
     encoder: Box<dyn FlowEncoder>,
     flows: Feed,
-    /// Flows generated but not yet taken by the encoder (a datagram may take fewer than offered).
+    /// Fresh flows generated but not yet taken by the encoder (a datagram may take fewer than offered).
     pending: Vec<Flow>,
     sender: Option<BatchSender>,
     totals: ExporterTotals,
@@ -193,6 +193,7 @@ impl Generator {
     /// exact totals. A send error ends the run with an error.
     pub fn run(mut self, stop: &AtomicBool, mut progress: impl FnMut(&Totals)) -> Result<Totals> {
         let started = Instant::now();
+        let cpu_started = thread_cpu_time();
         let flows_per_datagram = self.exporters[0].encoder.max_flows_per_datagram() as f64;
         // Token cost of one datagram, in the rate's unit.
         let (rate, cost) = match self.cfg.rate {
@@ -245,13 +246,13 @@ impl Generator {
             turn = (turn + 1) % self.exporters.len();
             if now.duration_since(last_progress) >= self.cfg.progress_every {
                 last_progress = now;
-                progress(&self.totals(started));
+                progress(&self.totals(started, cpu_started));
             }
         }
         if let Sink::Capture(writer) = std::mem::replace(&mut self.sink, Sink::Udp) {
             writer.finish().context("cannot finish the capture")?;
         }
-        Ok(self.totals(started))
+        Ok(self.totals(started, cpu_started))
     }
 
     /// Encodes up to `n` datagrams of exporter `turn` (fewer when a capture's
@@ -279,21 +280,28 @@ impl Generator {
                     now
                 }
             };
-            while ex.pending.len() < max {
-                let flow = match &mut ex.flows {
-                    Feed::Fresh(traffic) => as_carried(protocol, traffic.next_flow(now_ms), sampling),
-                    Feed::Pool(pool) => pool.next_flow(now_ms),
-                };
-                ex.pending.push(flow);
-            }
-            let taken = ex.encoder.encode(&ex.pending, now_ms, &mut self.bufs[i]);
-            if taken == 0 || taken > ex.pending.len() {
-                bail!("the {} encoder took {taken} of {} flows", protocol_name(protocol), ex.pending.len());
+            // The pool hands the encoder its flows where they lie; fresh flows go through `pending`.
+            let offered: &[Flow] = match &mut ex.flows {
+                Feed::Pool(pool) => pool.window(max, now_ms),
+                Feed::Fresh(traffic) => {
+                    while ex.pending.len() < max {
+                        ex.pending.push(as_carried(protocol, traffic.next_flow(now_ms), sampling));
+                    }
+                    &ex.pending
+                }
+            };
+            let taken = ex.encoder.encode(offered, now_ms, &mut self.bufs[i]);
+            if taken == 0 || taken > offered.len() {
+                bail!("the {} encoder took {taken} of {} flows", protocol_name(protocol), offered.len());
             }
             let slot = &mut self.slots[i];
             *slot = Counters::default();
-            for f in ex.pending.drain(..taken) {
-                slot.add_flow(&f);
+            for f in &offered[..taken] {
+                slot.add_flow(f);
+            }
+            match &mut ex.flows {
+                Feed::Pool(pool) => pool.advance(taken),
+                Feed::Fresh(_) => drop(ex.pending.drain(..taken)),
             }
             flows += taken as u64;
             if let Clock::Virtual { units, per_flow, .. } = &mut self.clock {
@@ -319,7 +327,7 @@ impl Generator {
         Ok((built, flows))
     }
 
-    fn totals(&self, started: Instant) -> Totals {
+    fn totals(&self, started: Instant, cpu_started: Duration) -> Totals {
         let elapsed_s = match self.clock {
             Clock::Wall => started.elapsed().as_secs_f64(),
             Clock::Virtual { step_ms, units, .. } => units as f64 * step_ms / 1000.0,
@@ -335,6 +343,7 @@ impl Generator {
         };
         t.payload_bytes = self.exporters.iter().map(|e| e.totals.payload_bytes).sum();
         t.sum_up(elapsed_s);
+        t.cpu_s = thread_cpu_time().saturating_sub(cpu_started).as_secs_f64();
         t
     }
 }

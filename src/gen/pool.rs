@@ -13,17 +13,42 @@ const EPHEMERAL: u16 = 32_768;
 const PORT_STRIDE: u32 = 4_099;
 
 pub struct FlowPool {
+    /// The flows as last handed out (re-timed in place, so the encoder reads them where they are).
     flows: Vec<Flow>,
+    /// What re-timing needs from each drawn flow, as drawn.
+    origins: Vec<Origin>,
+    /// Flows that straddle the end of a pass (a datagram takes the last ones of
+    /// one pass and the first of the next): copied here so they are contiguous.
+    seam: Vec<Flow>,
     next: usize,
     pass: u32,
+}
+
+/// The drawn flow's timing and ports: every replay is computed from these.
+#[derive(Clone, Copy)]
+struct Origin {
+    /// How long before the export the flow ended.
+    age: u64,
+    duration: u64,
+    src_port: u16,
+    dst_port: u16,
 }
 
 impl FlowPool {
     /// Draws `size` (at least 1) flows from `traffic`, each passed through `carry`
     /// (the protocol's view of a flow), generated as if exported at `now_ms`.
     pub fn new(traffic: &mut Traffic, size: usize, now_ms: u64, carry: impl Fn(Flow) -> Flow) -> FlowPool {
-        let flows = (0..size.max(1)).map(|_| carry(traffic.next_flow(now_ms))).collect();
-        FlowPool { flows, next: 0, pass: 0 }
+        let flows: Vec<Flow> = (0..size.max(1)).map(|_| carry(traffic.next_flow(now_ms))).collect();
+        let origins = flows
+            .iter()
+            .map(|f| Origin {
+                age: f.received_ms.saturating_sub(f.last_ms),
+                duration: f.duration_ms(),
+                src_port: f.src_port,
+                dst_port: f.dst_port,
+            })
+            .collect();
+        FlowPool { flows, origins, seam: Vec::new(), next: 0, pass: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -34,25 +59,65 @@ impl FlowPool {
         self.flows.is_empty()
     }
 
-    /// The next pooled flow, re-timed to end just before `now_ms`.
-    #[inline]
+    /// The next pooled flow, re-timed to end just before `now_ms` (and advances past it).
     pub fn next_flow(&mut self, now_ms: u64) -> Flow {
-        let mut f = self.flows[self.next];
-        let age = f.received_ms.saturating_sub(f.last_ms);
-        let duration = f.duration_ms();
-        f.received_ms = now_ms;
-        f.last_ms = now_ms.saturating_sub(age);
-        f.first_ms = f.last_ms.saturating_sub(duration);
-        if self.pass > 0 && matches!(f.protocol, proto::TCP | proto::UDP) {
-            f.src_port = shift_ephemeral(f.src_port, self.pass);
-            f.dst_port = shift_ephemeral(f.dst_port, self.pass);
+        let f = self.window(1, now_ms)[0];
+        self.advance(1);
+        f
+    }
+
+    /// The next `n` pooled flows, re-timed to end just before `now_ms`, without
+    /// advancing: the caller encodes a prefix of them and then calls
+    /// [`FlowPool::advance`] with its length. The same flows in the same order
+    /// as `n` calls of `next_flow`, without copying them — except across the
+    /// end of a pass (or when `n` exceeds the pool), where they are copied into
+    /// one reused buffer.
+    #[inline]
+    pub fn window(&mut self, n: usize, now_ms: u64) -> &[Flow] {
+        let len = self.flows.len();
+        let end = self.next + n;
+        if end <= len {
+            for i in self.next..end {
+                retime(&mut self.flows[i], &self.origins[i], now_ms, self.pass);
+            }
+            return &self.flows[self.next..end];
         }
-        self.next += 1;
-        if self.next == self.flows.len() {
-            self.next = 0;
+        self.seam.clear();
+        let (mut i, mut pass) = (self.next, self.pass);
+        for _ in 0..n {
+            let mut f = self.flows[i];
+            retime(&mut f, &self.origins[i], now_ms, pass);
+            self.seam.push(f);
+            i += 1;
+            if i == len {
+                i = 0;
+                pass = pass.wrapping_add(1);
+            }
+        }
+        &self.seam
+    }
+
+    /// Moves past `n` flows of the last window.
+    #[inline]
+    pub fn advance(&mut self, n: usize) {
+        self.next += n;
+        while self.next >= self.flows.len() {
+            self.next -= self.flows.len();
             self.pass = self.pass.wrapping_add(1);
         }
-        f
+    }
+}
+
+/// Sets `f`'s times to end `age` before `now_ms` and, from the second pass on,
+/// moves its client (ephemeral) ports.
+#[inline]
+fn retime(f: &mut Flow, origin: &Origin, now_ms: u64, pass: u32) {
+    f.received_ms = now_ms;
+    f.last_ms = now_ms.saturating_sub(origin.age);
+    f.first_ms = f.last_ms.saturating_sub(origin.duration);
+    if pass > 0 && matches!(f.protocol, proto::TCP | proto::UDP) {
+        f.src_port = shift_ephemeral(origin.src_port, pass);
+        f.dst_port = shift_ephemeral(origin.dst_port, pass);
     }
 }
 
@@ -102,6 +167,28 @@ mod tests {
             moved += usize::from((a.src_port, a.dst_port) != (b.src_port, b.dst_port));
         }
         assert!(moved > 80, "{moved} of 100 keys changed");
+    }
+
+    #[test]
+    fn windows_hand_out_what_next_flow_would() {
+        let t0 = 1_795_946_851_500;
+        let mut one_by_one = FlowPool::new(&mut traffic(), 50, t0, |f| f);
+        let mut windowed = FlowPool::new(&mut traffic(), 50, t0, |f| f);
+        // Windows of varying size and partial takes, across several passes and their
+        // seams, and windows larger than the pool (a small counted run's pool).
+        for (round, (n, take)) in
+            [(30, 30), (30, 12), (30, 30), (7, 3), (50, 50), (50, 49), (1, 1), (120, 117)]
+                .into_iter()
+                .cycle()
+                .take(40)
+                .enumerate()
+        {
+            let now = t0 + round as u64 * 1_000;
+            let got: Vec<Flow> = windowed.window(n, now)[..take].to_vec();
+            windowed.advance(take);
+            let want: Vec<Flow> = (0..take).map(|_| one_by_one.next_flow(now)).collect();
+            assert_eq!(got, want, "round {round}");
+        }
     }
 
     #[test]

@@ -110,6 +110,19 @@ impl BatchSender {
     }
 }
 
+/// CPU time (user + system) the calling thread has used so far: what a send
+/// loop costs, whatever else the machine runs (benchmarks compare this).
+pub fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the whole call, and
+    // CLOCK_THREAD_CPUTIME_ID is a clock id every supported Unix knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Errors that mean "the kernel is busy": wait a moment and send again.
 fn is_transient(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)

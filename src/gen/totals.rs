@@ -58,6 +58,9 @@ pub struct Totals {
     pub rate: f64,
     /// Flows per second over `elapsed_s`.
     pub flow_rate: f64,
+    /// CPU seconds (user + system) the sending thread used over `elapsed_s`
+    /// (on a busy machine, datagrams / cpu_s is what one core can send).
+    pub cpu_s: f64,
     pub exporters: Vec<ExporterTotals>,
 }
 

@@ -270,56 +270,68 @@ pub const MAX_EMITTED_HEADER: usize = ETHERNET_LEN + VLAN_TAG_LEN + IPV6_LEN + 2
 /// `flow` must have both addresses of one family (see `sflow::as_sampled`);
 /// an IPv4 address in an IPv6 flow is written as its v4-mapped form.
 pub fn emit_headers(flow: &Flow, ip_len: u16, out: &mut Vec<u8>) -> usize {
-    let start = out.len();
-    out.extend_from_slice(&flow.dst_mac);
-    out.extend_from_slice(&flow.src_mac);
-    let ethertype = if flow.is_ipv6() { ETHERTYPE_IPV6 } else { ETHERTYPE_IPV4 };
+    // Built at known offsets in a fixed array, then appended in one copy.
+    let mut h = [0u8; MAX_EMITTED_HEADER];
+    h[0..6].copy_from_slice(&flow.dst_mac);
+    h[6..12].copy_from_slice(&flow.src_mac);
+    let mut at = 12;
     if flow.src_vlan != 0 {
-        out.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-        out.extend_from_slice(&(flow.src_vlan & 0x0fff).to_be_bytes());
+        h[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+        h[14..16].copy_from_slice(&(flow.src_vlan & 0x0fff).to_be_bytes());
+        at = 16;
     }
-    out.extend_from_slice(&ethertype.to_be_bytes());
-    if flow.is_ipv6() {
-        out.push(0x60 | (flow.tos >> 4));
-        out.push(flow.tos << 4);
-        out.extend_from_slice(&[0, 0]); // flow label
-        out.extend_from_slice(&ip_len.saturating_sub(IPV6_LEN as u16).to_be_bytes());
-        out.push(flow.protocol);
-        out.push(64); // hop limit
-        out.extend_from_slice(&v6_octets(flow.src_addr));
-        out.extend_from_slice(&v6_octets(flow.dst_addr));
+    let ipv6 = flow.is_ipv6();
+    let ethertype = if ipv6 { ETHERTYPE_IPV6 } else { ETHERTYPE_IPV4 };
+    h[at..at + 2].copy_from_slice(&ethertype.to_be_bytes());
+    at += 2;
+    if ipv6 {
+        let ip = &mut h[at..at + IPV6_LEN];
+        ip[0] = 0x60 | (flow.tos >> 4);
+        ip[1] = flow.tos << 4; // and a zero flow label
+        ip[4..6].copy_from_slice(&ip_len.saturating_sub(IPV6_LEN as u16).to_be_bytes());
+        ip[6] = flow.protocol;
+        ip[7] = 64; // hop limit
+        ip[8..24].copy_from_slice(&v6_octets(flow.src_addr));
+        ip[24..40].copy_from_slice(&v6_octets(flow.dst_addr));
+        at += IPV6_LEN;
     } else {
-        let ip_start = out.len();
-        out.extend_from_slice(&[0x45, flow.tos]);
-        out.extend_from_slice(&ip_len.to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0x40, 0]); // id 0, don't fragment
-        out.extend_from_slice(&[64, flow.protocol, 0, 0]); // ttl, protocol, checksum
-        out.extend_from_slice(&v4_octets(flow.src_addr));
-        out.extend_from_slice(&v4_octets(flow.dst_addr));
-        let sum = ipv4_checksum(&out[ip_start..]);
-        out[ip_start + 10..ip_start + 12].copy_from_slice(&sum.to_be_bytes());
+        let ip: &mut [u8; IPV4_MIN_LEN] = (&mut h[at..at + IPV4_MIN_LEN]).try_into().expect("20 bytes");
+        ip[0] = 0x45;
+        ip[1] = flow.tos;
+        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+        ip[6] = 0x40; // id 0, don't fragment
+        ip[8] = 64; // ttl
+        ip[9] = flow.protocol;
+        ip[12..16].copy_from_slice(&v4_octets(flow.src_addr));
+        ip[16..20].copy_from_slice(&v4_octets(flow.dst_addr));
+        let sum = ipv4_checksum(ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        at += IPV4_MIN_LEN;
     }
+    let l4 = &mut h[at..];
     match flow.protocol {
         proto::TCP => {
-            out.extend_from_slice(&flow.src_port.to_be_bytes());
-            out.extend_from_slice(&flow.dst_port.to_be_bytes());
-            out.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]); // sequence, acknowledgment
-            out.extend_from_slice(&[0x50, flow.tcp_flags & 0x3f, 0xff, 0xff, 0, 0, 0, 0]);
+            l4[0..2].copy_from_slice(&flow.src_port.to_be_bytes());
+            l4[2..4].copy_from_slice(&flow.dst_port.to_be_bytes());
+            l4[7] = 1; // sequence 1, acknowledgment 0
+            l4[12] = 0x50; // data offset 5
+            l4[13] = flow.tcp_flags & 0x3f;
+            l4[14..16].copy_from_slice(&[0xff, 0xff]); // window; checksum, urgent 0
         }
         proto::UDP => {
             let udp_len = ip_len.saturating_sub(ip_header_len(flow) as u16);
-            out.extend_from_slice(&flow.src_port.to_be_bytes());
-            out.extend_from_slice(&flow.dst_port.to_be_bytes());
-            out.extend_from_slice(&udp_len.to_be_bytes());
-            out.extend_from_slice(&[0, 0]);
+            l4[0..2].copy_from_slice(&flow.src_port.to_be_bytes());
+            l4[2..4].copy_from_slice(&flow.dst_port.to_be_bytes());
+            l4[4..6].copy_from_slice(&udp_len.to_be_bytes());
         }
         proto::ICMP | proto::ICMPV6 => {
-            out.extend_from_slice(&flow.dst_port.to_be_bytes()); // type, code
-            out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+            l4[0..2].copy_from_slice(&flow.dst_port.to_be_bytes()); // type, code
         }
         _ => {}
     }
-    out.len() - start
+    at += transport_header_len(flow.protocol);
+    out.extend_from_slice(&h[..at]);
+    at
 }
 
 fn v4_octets(a: IpAddr) -> [u8; 4] {
@@ -336,9 +348,8 @@ fn v6_octets(a: IpAddr) -> [u8; 16] {
     }
 }
 
-fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 =
-        header.chunks(2).map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0))).sum();
+fn ipv4_checksum(header: &[u8; IPV4_MIN_LEN]) -> u16 {
+    let mut sum: u32 = header.chunks_exact(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -370,7 +381,7 @@ mod tests {
         let mut buf = Vec::new();
         let n = emit_headers(&flow, 1500, &mut buf);
         assert_eq!(n, 14 + 20 + 20);
-        assert_eq!(ipv4_checksum(&buf[14..34]), 0, "checksum over a valid header is 0");
+        assert_eq!(ipv4_checksum(buf[14..34].try_into().unwrap()), 0, "checksum over a valid header is 0");
         let p = parse_ethernet(&buf).unwrap();
         assert!(p.is_ip);
         assert_eq!((p.src_addr, p.dst_addr), (flow.src_addr, flow.dst_addr));

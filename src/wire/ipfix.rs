@@ -4,7 +4,7 @@
 //! field values with [`read_varlen`]. The [`Encoder`] emits the shared
 //! templates in [`super::ie`] with absolute millisecond timestamps.
 
-use super::ie::{self, TimeFields};
+use super::ie::{self, RecordLayout, TimeFields};
 use super::sets::SetIter;
 use super::{EncoderConfig, FlowEncoder, WireError};
 use crate::flow::{Flow, FlowSource};
@@ -196,6 +196,8 @@ pub struct Encoder {
     cfg: EncoderConfig,
     v4: Vec<(u16, u16)>,
     v6: Vec<(u16, u16)>,
+    v4_record: RecordLayout,
+    v6_record: RecordLayout,
     messages_sent: u32,
     records_sent: u32,
     max_flows: usize,
@@ -203,15 +205,16 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(cfg: EncoderConfig) -> Self {
-        let v4 = ie::encoder_template(false, TimeFields::Milliseconds);
-        let v6 = ie::encoder_template(true, TimeFields::Milliseconds);
+        let v4_record = RecordLayout { ipv6: false, times: TimeFields::Milliseconds };
+        let v6_record = RecordLayout { ipv6: true, times: TimeFields::Milliseconds };
+        let (v4, v6) = (v4_record.template(), v6_record.template());
         let templates = 4 + 2 * 4 + 4 * (v4.len() + v6.len());
         let sampler_len = ie::record_len(&SAMPLER_SCOPE) + ie::record_len(&SAMPLER_OPTIONS);
         let options = 4 + 6 + 4 * (SAMPLER_SCOPE.len() + SAMPLER_OPTIONS.len()) + 4 + sampler_len;
         let room = MAX_DATAGRAM - HEADER_LEN - templates - options;
         // Worst case: flows alternate families, each run in its own data set.
         let max_flows = room / (ie::record_len(&v6) + 4);
-        Encoder { cfg, v4, v6, messages_sent: 0, records_sent: 0, max_flows }
+        Encoder { cfg, v4, v6, v4_record, v6_record, messages_sent: 0, records_sent: 0, max_flows }
     }
 
     fn templates_due(&self) -> bool {
@@ -231,6 +234,7 @@ impl FlowEncoder for Encoder {
 
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
+        out.reserve(MAX_DATAGRAM);
         out.resize(HEADER_LEN, 0);
         let n = flows.len().min(self.max_flows);
         let mut records = 0u32;
@@ -254,18 +258,15 @@ impl FlowEncoder for Encoder {
         let mut i = 0;
         while i < n {
             let ipv6 = flows[i].is_ipv6();
-            let (id, fields) =
-                if ipv6 { (ie::TEMPLATE_IPV6, &self.v6) } else { (ie::TEMPLATE_IPV4, &self.v4) };
+            let (id, layout) =
+                if ipv6 { (ie::TEMPLATE_IPV6, self.v6_record) } else { (ie::TEMPLATE_IPV4, self.v4_record) };
             let start = out.len();
             ie::put_u16(out, id);
             ie::put_u16(out, 0);
-            while i < n && flows[i].is_ipv6() == ipv6 {
-                for &(t, l) in fields.iter() {
-                    ie::put_field(out, t, l, &flows[i], self.cfg.boot_ms, sampling);
-                }
-                records += 1;
-                i += 1;
-            }
+            let run = flows[i..n].iter().take_while(|f| f.is_ipv6() == ipv6).count();
+            layout.write_records(out, &flows[i..i + run], self.cfg.boot_ms, sampling);
+            records += run as u32;
+            i += run;
             let len = (out.len() - start) as u16;
             ie::patch_u16(out, start + 2, len);
         }

@@ -361,15 +361,16 @@ impl RecordRepr {
     /// 32-bit ASes as AS_TRANS, interface indexes above 65535 as 65535.
     pub fn from_flow(f: &Flow, boot_ms: u64, sampling: u32) -> RecordRepr {
         let s = u64::from(sampling.max(1));
-        let sat32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        // Unsampled is the common case: skip two 64-bit divisions per record.
+        let sat32 = |v: u64| u32::try_from(if s == 1 { v } else { v / s }).unwrap_or(u32::MAX);
         RecordRepr {
             srcaddr: v4_octets(f.src_addr),
             dstaddr: v4_octets(f.dst_addr),
             nexthop: v4_octets(f.next_hop),
             input: u16::try_from(f.in_if).unwrap_or(u16::MAX),
             output: u16::try_from(f.out_if).unwrap_or(u16::MAX),
-            d_pkts: sat32(f.packets / s),
-            d_octets: sat32(f.bytes / s),
+            d_pkts: sat32(f.packets),
+            d_octets: sat32(f.bytes),
             first: f.first_ms.wrapping_sub(boot_ms) as u32,
             last: f.last_ms.wrapping_sub(boot_ms) as u32,
             srcport: f.src_port,
@@ -385,27 +386,36 @@ impl RecordRepr {
     }
 
     /// Appends the 48-byte record.
+    #[inline]
     pub fn emit(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.srcaddr);
-        out.extend_from_slice(&self.dstaddr);
-        out.extend_from_slice(&self.nexthop);
-        out.extend_from_slice(&self.input.to_be_bytes());
-        out.extend_from_slice(&self.output.to_be_bytes());
-        out.extend_from_slice(&self.d_pkts.to_be_bytes());
-        out.extend_from_slice(&self.d_octets.to_be_bytes());
-        out.extend_from_slice(&self.first.to_be_bytes());
-        out.extend_from_slice(&self.last.to_be_bytes());
-        out.extend_from_slice(&self.srcport.to_be_bytes());
-        out.extend_from_slice(&self.dstport.to_be_bytes());
-        out.push(0);
-        out.push(self.tcp_flags);
-        out.push(self.prot);
-        out.push(self.tos);
-        out.extend_from_slice(&self.src_as.to_be_bytes());
-        out.extend_from_slice(&self.dst_as.to_be_bytes());
-        out.push(self.src_mask);
-        out.push(self.dst_mask);
-        out.extend_from_slice(&[0, 0]);
+        let at = out.len();
+        out.resize(at + RECORD_LEN, 0);
+        self.write(&mut out[at..]);
+    }
+
+    /// Writes the 48-byte record over the first 48 bytes of `b` (at fixed
+    /// offsets; the pad bytes are left as they are, zero in a fresh buffer).
+    #[inline]
+    pub fn write(&self, b: &mut [u8]) {
+        let b: &mut [u8; RECORD_LEN] = (&mut b[..RECORD_LEN]).try_into().expect("48 bytes");
+        b[field::SRCADDR].copy_from_slice(&self.srcaddr);
+        b[field::DSTADDR].copy_from_slice(&self.dstaddr);
+        b[field::NEXTHOP].copy_from_slice(&self.nexthop);
+        b[field::INPUT].copy_from_slice(&self.input.to_be_bytes());
+        b[field::OUTPUT].copy_from_slice(&self.output.to_be_bytes());
+        b[field::D_PKTS].copy_from_slice(&self.d_pkts.to_be_bytes());
+        b[field::D_OCTETS].copy_from_slice(&self.d_octets.to_be_bytes());
+        b[field::FIRST].copy_from_slice(&self.first.to_be_bytes());
+        b[field::LAST].copy_from_slice(&self.last.to_be_bytes());
+        b[field::SRCPORT].copy_from_slice(&self.srcport.to_be_bytes());
+        b[field::DSTPORT].copy_from_slice(&self.dstport.to_be_bytes());
+        b[field::TCP_FLAGS] = self.tcp_flags;
+        b[field::PROT] = self.prot;
+        b[field::TOS] = self.tos;
+        b[field::SRC_AS].copy_from_slice(&self.src_as.to_be_bytes());
+        b[field::DST_AS].copy_from_slice(&self.dst_as.to_be_bytes());
+        b[field::SRC_MASK] = self.src_mask;
+        b[field::DST_MASK] = self.dst_mask;
     }
 }
 
@@ -452,24 +462,25 @@ impl FlowEncoder for Encoder {
 
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
+        // Which flows this datagram takes: up to 30 IPv4 ones, and the IPv6 ones among them.
         let mut taken = 0;
         let mut count = 0usize;
-        out.resize(HEADER_LEN, 0);
         for f in flows {
             if count == MAX_RECORDS {
                 break;
             }
             taken += 1;
-            if f.is_ipv6() {
-                self.skipped_ipv6 += 1;
-                continue;
-            }
-            RecordRepr::from_flow(f, self.cfg.boot_ms, self.cfg.sampling).emit(out);
-            count += 1;
+            count += usize::from(!f.is_ipv6());
         }
+        self.skipped_ipv6 += (taken - count) as u64;
         if count == 0 {
-            out.clear();
             return taken;
+        }
+        // Sized once; each record is written in place at its fixed offset.
+        out.resize(HEADER_LEN + count * RECORD_LEN, 0);
+        let v4 = flows[..taken].iter().filter(|f| !f.is_ipv6());
+        for (f, b) in v4.zip(out[HEADER_LEN..].chunks_exact_mut(RECORD_LEN)) {
+            RecordRepr::from_flow(f, self.cfg.boot_ms, self.cfg.sampling).write(b);
         }
         let header = HeaderRepr {
             count: count as u16,

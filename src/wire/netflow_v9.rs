@@ -3,7 +3,7 @@
 //! header view; the flowsets are walked with [`super::sets`]. The [`Encoder`]
 //! emits the v9 side of the shared templates in [`super::ie`].
 
-use super::ie::{self, TimeFields};
+use super::ie::{self, RecordLayout, TimeFields};
 use super::sets::{pad4, Set, SetIter};
 use super::{EncoderConfig, FlowEncoder, WireError};
 use crate::flow::{Flow, FlowSource};
@@ -197,14 +197,17 @@ pub struct Encoder {
     cfg: EncoderConfig,
     v4: Vec<(u16, u16)>,
     v6: Vec<(u16, u16)>,
+    v4_record: RecordLayout,
+    v6_record: RecordLayout,
     packets_sent: u32,
     max_flows: usize,
 }
 
 impl Encoder {
     pub fn new(cfg: EncoderConfig) -> Self {
-        let v4 = ie::encoder_template(false, TimeFields::SysUpTime);
-        let v6 = ie::encoder_template(true, TimeFields::SysUpTime);
+        let v4_record = RecordLayout { ipv6: false, times: TimeFields::SysUpTime };
+        let v6_record = RecordLayout { ipv6: true, times: TimeFields::SysUpTime };
+        let (v4, v6) = (v4_record.template(), v6_record.template());
         // Worst case: every template, then flows alternating families, each in its
         // own data flowset (4-byte header + up to 3 bytes of padding).
         let templates = 4 + 2 * 4 + 4 * (v4.len() + v6.len());
@@ -214,7 +217,7 @@ impl Encoder {
             + (4 + sampler_len).next_multiple_of(4);
         let room = MAX_DATAGRAM - HEADER_LEN - templates - options;
         let max_flows = room / (ie::record_len(&v6) + 7);
-        Encoder { cfg, v4, v6, packets_sent: 0, max_flows }
+        Encoder { cfg, v4, v6, v4_record, v6_record, packets_sent: 0, max_flows }
     }
 
     fn templates_due(&self) -> bool {
@@ -234,6 +237,7 @@ impl FlowEncoder for Encoder {
 
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
+        out.reserve(MAX_DATAGRAM);
         out.resize(HEADER_LEN, 0);
         let n = flows.len().min(self.max_flows);
         let mut records = 0u16;
@@ -260,18 +264,15 @@ impl FlowEncoder for Encoder {
         let mut i = 0;
         while i < n {
             let ipv6 = flows[i].is_ipv6();
-            let (id, fields) =
-                if ipv6 { (ie::TEMPLATE_IPV6, &self.v6) } else { (ie::TEMPLATE_IPV4, &self.v4) };
+            let (id, layout) =
+                if ipv6 { (ie::TEMPLATE_IPV6, self.v6_record) } else { (ie::TEMPLATE_IPV4, self.v4_record) };
             let start = out.len();
             ie::put_u16(out, id);
             ie::put_u16(out, 0);
-            while i < n && flows[i].is_ipv6() == ipv6 {
-                for &(t, l) in fields.iter() {
-                    ie::put_field(out, t, l, &flows[i], self.cfg.boot_ms, sampling);
-                }
-                records += 1;
-                i += 1;
-            }
+            let run = flows[i..n].iter().take_while(|f| f.is_ipv6() == ipv6).count();
+            layout.write_records(out, &flows[i..i + run], self.cfg.boot_ms, sampling);
+            records += run as u16;
+            i += run;
             pad4(out, start);
             let len = (out.len() - start) as u16;
             ie::patch_u16(out, start + 2, len);

@@ -2,6 +2,8 @@
 //! and uses what it needs.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -120,7 +120,7 @@ impl Encoder {
     /// The data source (ifIndex) a flow is sampled on: its input interface,
     /// or the shared source 0 once `MAX_SOURCES` are known.
     fn source_id(&self, in_if: u32) -> u32 {
-        if self.sources.contains_key(&in_if) || self.sources.len() < MAX_SOURCES {
+        if self.sources.len() < MAX_SOURCES || self.sources.contains_key(&in_if) {
             in_if
         } else {
             0
@@ -162,73 +162,54 @@ impl Encoder {
     /// number `seq` and pool `pool` of source `source_id`.
     fn write_flow_sample(f: &Flow, source_id: u32, seq: u32, pool: u32, out: &mut Vec<u8>) {
         let expanded = source_id > 0x00ff_ffff || f.in_if >= 0x3fff_ffff || f.out_if >= 0x3fff_ffff;
-        let start = begin(out, if expanded { sample_format::EXPANDED_FLOW } else { sample_format::FLOW });
-        put(out, seq);
-        if expanded {
-            put(out, 0);
-            put(out, source_id);
-        } else {
-            put(out, source_id);
-        }
-        put(out, f.sampling);
-        put(out, pool);
-        put(out, 0); // drops
-        if expanded {
-            put(out, 0);
-            put(out, f.in_if);
-            put(out, 0);
-            put(out, f.out_if);
-        } else {
-            put(out, f.in_if);
-            put(out, f.out_if);
-        }
         let has_switch = f.src_vlan != 0 || f.dst_vlan != 0;
         let has_router = !f.next_hop.is_unspecified() || f.src_mask != 0 || f.dst_mask != 0;
         let has_gateway = f.src_as != 0 || f.dst_as != 0;
-        put(out, 1 + u32::from(has_switch) + u32::from(has_router) + u32::from(has_gateway));
+        let records = 1 + u32::from(has_switch) + u32::from(has_router) + u32::from(has_gateway);
+        let start = out.len();
+        // Sample header (its length is filled in at the end).
+        if expanded {
+            let (format, drops) = (sample_format::EXPANDED_FLOW, 0);
+            put_words(out, [format, 0, seq, 0, source_id, f.sampling, pool, drops, 0, f.in_if, 0, f.out_if]);
+        } else {
+            let (format, drops) = (sample_format::FLOW, 0);
+            put_words(out, [format, 0, seq, source_id, f.sampling, pool, drops, f.in_if, f.out_if]);
+        }
+        put_words(out, [records]);
 
+        // Raw packet header record: Ethernet, IP and transport headers, padded to 4 bytes.
         let frame_len = (f.bytes / u64::from(f.sampling)) as u32;
         let ip_len = (frame_len - l2_header_len(f) as u32 - FCS_LEN) as u16;
-        let rec = begin(out, flow_format::RAW_HEADER);
-        put(out, header_protocol::ETHERNET);
-        put(out, frame_len);
-        put(out, FCS_LEN);
-        let len_at = out.len();
-        put(out, 0);
+        let rec = out.len();
+        put_words(out, [flow_format::RAW_HEADER, 0, header_protocol::ETHERNET, frame_len, FCS_LEN, 0]);
         let n = emit_headers(f, ip_len, out);
-        out[len_at..len_at + 4].copy_from_slice(&(n as u32).to_be_bytes());
-        pad(out);
+        out[rec + 20..rec + 24].copy_from_slice(&(n as u32).to_be_bytes());
+        out.resize(out.len().next_multiple_of(4), 0);
         end(out, rec);
 
         if has_switch {
-            let rec = begin(out, flow_format::EXTENDED_SWITCH);
-            for w in [u32::from(f.src_vlan), 0, u32::from(f.dst_vlan), 0] {
-                put(out, w);
-            }
-            end(out, rec);
+            let (src, dst) = (u32::from(f.src_vlan), u32::from(f.dst_vlan));
+            put_words(out, [flow_format::EXTENDED_SWITCH, 16, src, 0, dst, 0]);
         }
         if has_router {
-            let rec = begin(out, flow_format::EXTENDED_ROUTER);
+            let rec = out.len();
+            put_words(out, [flow_format::EXTENDED_ROUTER, 0]);
             put_address(out, f.next_hop);
-            put(out, u32::from(f.src_mask));
-            put(out, u32::from(f.dst_mask));
+            put_words(out, [u32::from(f.src_mask), u32::from(f.dst_mask)]);
             end(out, rec);
         }
         if has_gateway {
-            let rec = begin(out, flow_format::EXTENDED_GATEWAY);
+            let rec = out.len();
+            put_words(out, [flow_format::EXTENDED_GATEWAY, 0]);
             put_address(out, f.next_hop);
-            put(out, 0); // this router's AS: not in a Flow
-            put(out, f.src_as);
-            put(out, 0); // src peer AS
+            // This router's AS (not in a Flow), source AS, source peer AS.
+            put_words(out, [0, f.src_as, 0]);
             if f.dst_as != 0 {
-                for w in [1, 2, 1, f.dst_as] {
-                    put(out, w); // one AS_SEQUENCE segment of one AS
-                }
+                put_words(out, [1, 2, 1, f.dst_as]); // one AS_SEQUENCE segment of one AS
             } else {
-                put(out, 0);
+                put_words(out, [0]);
             }
-            put(out, 0); // communities
-            put(out, 0); // local pref
+            put_words(out, [0, 0]); // communities, local pref
             end(out, rec);
         }
         end(out, start);
@@ -238,6 +219,16 @@ impl Encoder {
 #[inline]
 fn put(out: &mut Vec<u8>, w: u32) {
     out.extend_from_slice(&w.to_be_bytes());
+}
+
+/// Appends XDR words: one length check and one resize for the group.
+#[inline]
+fn put_words<const N: usize>(out: &mut Vec<u8>, words: [u32; N]) {
+    let at = out.len();
+    out.resize(at + 4 * N, 0);
+    for (chunk, w) in out[at..].chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&w.to_be_bytes());
+    }
 }
 
 fn put_address(out: &mut Vec<u8>, a: IpAddr) {
@@ -253,17 +244,10 @@ fn put_address(out: &mut Vec<u8>, a: IpAddr) {
     }
 }
 
-fn pad(out: &mut Vec<u8>) {
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
-}
-
 /// Starts an enterprise-0 entry (`data_format`, length placeholder); returns where it began.
 fn begin(out: &mut Vec<u8>, format: u32) -> usize {
     let at = out.len();
-    put(out, format);
-    put(out, 0);
+    put_words(out, [format, 0]);
     at
 }
 
@@ -284,6 +268,7 @@ impl FlowEncoder for Encoder {
 
     fn encode(&mut self, flows: &[Flow], now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
+        out.reserve(MAX_DATAGRAM + 512);
         let rate = self.cfg.sampling.max(1);
         self.datagram_seq = self.datagram_seq.wrapping_add(1);
         self.datagrams += 1;
@@ -305,6 +290,8 @@ impl FlowEncoder for Encoder {
         for flow in flows.iter().take(self.max_flows_per_datagram()) {
             let f = as_sampled(flow, rate);
             let id = self.source_id(f.in_if);
+            // One lookup per sample (a source is known from its first sample on,
+            // even when that sample does not fit this datagram).
             let src = self.sources.entry(id).or_default();
             let (seq, pool) = (src.sample_seq.wrapping_add(1), src.sample_pool.wrapping_add(rate));
             let mark = out.len();
@@ -313,7 +300,6 @@ impl FlowEncoder for Encoder {
                 out.truncate(mark);
                 break;
             }
-            let src = self.sources.get_mut(&id).expect("source inserted above");
             src.sample_seq = seq;
             src.sample_pool = pool;
             src.in_octets = src.in_octets.wrapping_add(f.bytes);

@@ -15,6 +15,7 @@ pub mod gen;
 pub mod ingest;
 pub mod live;
 pub mod merge;
+pub mod pipeline;
 pub mod pcap;
 pub mod profile;
 pub mod query;

@@ -24,6 +24,10 @@ use crate::pipeline::FlowPath;
 use crate::sources::SourceRouter;
 use crate::store::FlowWriter;
 
+/// How long a worker lets datagrams queue after a read that did not fill its batch
+/// (at most this much added latency; the socket buffer holds far more).
+const COALESCE: Duration = Duration::from_micros(500);
+
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     pub id: u32,
@@ -116,8 +120,15 @@ impl Worker {
                     return Err(e).context("poll failed");
                 }
             }
+            let mut received = 0;
             for ev in events.iter() {
-                self.drain_socket(ev.token().0, &mut batch);
+                received += self.drain_socket(ev.token().0, &mut batch);
+            }
+            if received > 0 && received < self.cfg.batch {
+                // The queue ran dry before a full batch: let datagrams gather for a moment
+                // rather than paying a wake-up, an epoll_wait and an empty recvmmsg for
+                // every one or two of them. Full batches (high rates) never wait.
+                std::thread::sleep(COALESCE);
             }
             if last_flush.elapsed() >= self.cfg.flush_every {
                 self.flush_store();
@@ -138,9 +149,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Reads socket `index` until the kernel has nothing more (mio is edge-triggered).
-    fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) {
-        let Some(&port_index) = self.port_of_socket.get(index) else { return };
+    /// Reads socket `index` until the kernel has nothing more (mio is edge-triggered);
+    /// returns how many datagrams it read.
+    fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) -> usize {
+        let Some(&port_index) = self.port_of_socket.get(index) else { return 0 };
+        let mut read = 0;
         // A cheap Arc clone keeps the port's routing table borrowable while `self` is mutated.
         let router = self.router.clone();
         let port = &router.ports[port_index];
@@ -155,6 +168,7 @@ impl Worker {
             if n == 0 {
                 break;
             }
+            read += n;
             if batch.kernel_drops > 0 {
                 self.socket_drops[index] = self.socket_drops[index].max(batch.kernel_drops as u64);
                 self.status.kernel_drops = self.socket_drops.iter().sum();
@@ -193,6 +207,7 @@ impl Worker {
                 self.path.datagram(bytes, from, received_ms, source, sampling, profiles, &mut self.status);
             }
         }
+        read
     }
 
     fn refresh_profiles(&mut self) {

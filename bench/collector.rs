@@ -62,7 +62,8 @@ fn bench(c: &mut Criterion) {
     {
         // tmpfs when there is one: the bench measures CPU, not the disk's fdatasync latency.
         let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("temp dir");
+        let dir =
+            if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.expect("temp dir");
         let datagrams = capture(dir.path(), protocol);
         let store = Store::open(&dir.path().join("data"), StoreConfig::default()).expect("store");
         let mut path = FlowPath::new(

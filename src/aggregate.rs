@@ -359,10 +359,11 @@ impl Aggregator {
                 .position(|f| f.received_ms != first.received_ms && bucket_start(f.received_ms) != bucket)
                 .unwrap_or(rest.len());
             let (shape, cap) = (&self.shape, self.cap);
-            self.buckets
-                .entry(bucket)
-                .or_insert_with(|| BucketTables::new(bucket, shape, cap))
-                .add_batch(&rest[..run], source, profiles);
+            self.buckets.entry(bucket).or_insert_with(|| BucketTables::new(bucket, shape, cap)).add_batch(
+                &rest[..run],
+                source,
+                profiles,
+            );
             rest = &rest[run..];
         }
     }

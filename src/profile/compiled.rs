@@ -150,9 +150,17 @@ mod tests {
     fn fast_path_agrees_with_plain_evaluation() {
         use crate::profile::{Channel, Profile, Sign};
         use rand::{Rng, SeedableRng};
-        let filters =
-            ["port 22", "port 80", "proto udp", "port 22", "src port 53", "port 443 and proto tcp", "any",
-             "proto icmp or proto icmp6", "not proto tcp"];
+        let filters = [
+            "port 22",
+            "port 80",
+            "proto udp",
+            "port 22",
+            "src port 53",
+            "port 443 and proto tcp",
+            "any",
+            "proto icmp or proto icmp6",
+            "not proto tcp",
+        ];
         for count in [7, 70] {
             let mut p = Profile::new("p");
             for i in 0..count {

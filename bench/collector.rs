@@ -87,10 +87,10 @@ fn bench(c: &mut Criterion) {
                     let received_ms = START_MS + sent * 1000 / RATE;
                     path.datagram(&d.payload, d.src, received_ms, 0, None, &set.compiled, &mut status);
                     sent += 1;
-                    if sent % RATE == 0 {
+                    if sent.is_multiple_of(RATE) {
                         path.writer.flush().expect("flush");
                     }
-                    if sent % (2 * RATE) == 0 {
+                    if sent.is_multiple_of(2 * RATE) {
                         black_box(path.agg.take());
                     }
                 }

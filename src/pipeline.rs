@@ -36,6 +36,7 @@ impl FlowPath {
     /// Decodes `bytes` from `from`, counts every flow for `source` (rescaled to the
     /// source's `sampling` override, if any) and buffers it for the store.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub fn datagram(
         &mut self,
         bytes: &[u8],

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod live;
 pub mod merge;
 pub mod pcap;
+pub mod pipeline;
 pub mod profile;
 pub mod query;
 pub mod rollup;

@@ -16,12 +16,17 @@ use mio::{Events, Interest, Poll, Token};
 use crate::aggregate::{Aggregator, WORKER_TOP_CAP};
 use crate::channels::{ProfileRegistry, ProfileSet};
 use crate::decode::{Decoder, DecoderConfig, ExporterInfo};
-use crate::flow::Flow;
 use crate::ingest::udp::{into_mio, CollectorSocket, RecvBatch};
 use crate::live::{ExporterStatus, WorkerStatus};
 use crate::merge::{now_ms, WorkerMessage};
+pub use crate::pipeline::resample;
+use crate::pipeline::FlowPath;
 use crate::sources::SourceRouter;
 use crate::store::FlowWriter;
+
+/// How long a worker lets datagrams queue after a read that did not fill its batch
+/// (at most this much added latency; the socket buffer holds far more).
+const COALESCE: Duration = Duration::from_micros(500);
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -46,9 +51,8 @@ pub struct Worker {
     /// Cumulative kernel drops per socket (SO_RXQ_OVFL).
     socket_drops: Vec<u64>,
     rcvbuf: u64,
-    decoder: Decoder,
-    agg: Aggregator,
-    writer: FlowWriter,
+    /// Decode → aggregate → store.
+    path: FlowPath,
     registry: Arc<ProfileRegistry>,
     set: Arc<ProfileSet>,
     router: Arc<SourceRouter>,
@@ -78,14 +82,16 @@ impl Worker {
         let sockets = sockets.into_iter().map(|s| into_mio(s.socket.socket)).collect();
         Worker {
             status: WorkerStatus { id: cfg.id, rcvbuf, ..Default::default() },
-            agg: Aggregator::new(set.shape.clone(), WORKER_TOP_CAP),
+            path: FlowPath::new(
+                Decoder::new(decoder_cfg),
+                Aggregator::new(set.shape.clone(), WORKER_TOP_CAP),
+                writer,
+            ),
             cfg,
             sockets,
             port_of_socket,
             socket_drops,
             rcvbuf,
-            decoder: Decoder::new(decoder_cfg),
-            writer,
             registry,
             set,
             router,
@@ -114,8 +120,15 @@ impl Worker {
                     return Err(e).context("poll failed");
                 }
             }
+            let mut received = 0;
             for ev in events.iter() {
-                self.drain_socket(ev.token().0, &mut batch);
+                received += self.drain_socket(ev.token().0, &mut batch);
+            }
+            if received > 0 && received < self.cfg.batch {
+                // The queue ran dry before a full batch: let datagrams gather for a moment
+                // rather than paying a wake-up, an epoll_wait and an empty recvmmsg for
+                // every one or two of them. Full batches (high rates) never wait.
+                std::thread::sleep(COALESCE);
             }
             if last_flush.elapsed() >= self.cfg.flush_every {
                 self.flush_store();
@@ -132,13 +145,15 @@ impl Worker {
         }
         self.flush_store();
         self.hand_over(true);
-        self.writer.finish().context("cannot close the store's segment files")?;
+        self.path.writer.finish().context("cannot close the store's segment files")?;
         Ok(())
     }
 
-    /// Reads socket `index` until the kernel has nothing more (mio is edge-triggered).
-    fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) {
-        let Some(&port_index) = self.port_of_socket.get(index) else { return };
+    /// Reads socket `index` until the kernel has nothing more (mio is edge-triggered);
+    /// returns how many datagrams it read.
+    fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) -> usize {
+        let Some(&port_index) = self.port_of_socket.get(index) else { return 0 };
+        let mut read = 0;
         // A cheap Arc clone keeps the port's routing table borrowable while `self` is mutated.
         let router = self.router.clone();
         let port = &router.ports[port_index];
@@ -153,6 +168,7 @@ impl Worker {
             if n == 0 {
                 break;
             }
+            read += n;
             if batch.kernel_drops > 0 {
                 self.socket_drops[index] = self.socket_drops[index].max(batch.kernel_drops as u64);
                 self.status.kernel_drops = self.socket_drops.iter().sum();
@@ -187,28 +203,17 @@ impl Worker {
                     self.exporter_source.insert(from.ip(), source);
                 }
                 let sampling = self.router.sources[source].sampling;
-                let (agg, writer, set, status) =
-                    (&mut self.agg, &mut self.writer, &self.set, &mut self.status);
-                let mut sink = |flow: &Flow| {
-                    let mut f = *flow;
-                    if let Some(rate) = sampling {
-                        resample(&mut f, rate);
-                    }
-                    status.flows += 1;
-                    agg.add(&f, source, &set.compiled);
-                    if writer.append(&f).is_err() {
-                        status.store_errors += 1;
-                    }
-                };
-                self.decoder.decode(bytes, from, received_ms, &mut sink);
+                let profiles = &self.set.compiled;
+                self.path.datagram(bytes, from, received_ms, source, sampling, profiles, &mut self.status);
             }
         }
+        read
     }
 
     fn refresh_profiles(&mut self) {
         if self.registry.generation() != self.set.generation {
             let next = self.registry.current();
-            let old = self.agg.reshape(next.shape.clone());
+            let old = self.path.agg.reshape(next.shape.clone());
             let old_shape = self.set.shape.clone();
             self.set = next;
             if !old.is_empty() {
@@ -218,7 +223,7 @@ impl Worker {
     }
 
     fn flush_store(&mut self) {
-        if let Err(e) = self.writer.flush() {
+        if let Err(e) = self.path.writer.flush() {
             self.status.store_errors += 1;
             tracing::error!(worker = self.cfg.id, "cannot flush flows to the store: {e:#}");
         }
@@ -227,7 +232,7 @@ impl Worker {
     /// Sends the tables and the status to the merge. A full channel means the merge
     /// is behind: wait for it (bounded memory) unless stopping.
     fn hand_over(&mut self, last: bool) {
-        let tables = self.agg.take();
+        let tables = self.path.agg.take();
         if !tables.is_empty() {
             let _ = self.tx.send(WorkerMessage::Tables { shape: self.set.shape.clone(), tables });
         }
@@ -236,7 +241,7 @@ impl Worker {
         let msg = WorkerMessage::Status {
             status: self.status.clone(),
             exporters,
-            decode: self.decoder.stats().clone(),
+            decode: self.path.decoder.stats().clone(),
         };
         if last {
             let _ = self.tx.send(msg);
@@ -246,7 +251,8 @@ impl Worker {
     }
 
     fn exporter_statuses(&self) -> Vec<ExporterStatus> {
-        self.decoder
+        self.path
+            .decoder
             .exporters()
             .into_iter()
             .map(|info| {
@@ -278,32 +284,5 @@ fn exporter_status(info: &ExporterInfo, source: String) -> ExporterStatus {
         missing_datagrams: info.missing_datagrams,
         decode_errors: info.decode_errors,
         last_seen_ms: info.last_seen_ms,
-    }
-}
-
-/// Rescales a flow's counts from the sampling interval it was decoded with to `rate`.
-#[inline]
-pub fn resample(f: &mut Flow, rate: u32) {
-    let old = f.sampling.max(1) as u64;
-    if old == rate as u64 {
-        return;
-    }
-    f.packets = f.packets / old * rate as u64;
-    f.bytes = f.bytes / old * rate as u64;
-    f.sampling = rate;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resample_rescales_from_the_decoded_interval() {
-        let mut f = Flow { packets: 10 * 100, bytes: 1500 * 100, sampling: 100, ..Flow::EMPTY };
-        resample(&mut f, 1000);
-        assert_eq!((f.packets, f.bytes, f.sampling), (10 * 1000, 1500 * 1000, 1000));
-        let mut g = Flow { packets: 7, bytes: 700, sampling: 1, ..Flow::EMPTY };
-        resample(&mut g, 64);
-        assert_eq!((g.packets, g.bytes), (7 * 64, 700 * 64));
     }
 }

@@ -114,6 +114,12 @@ impl Filter {
         self.root.either_port()
     }
 
+    /// `Some(set)` when the filter only tests the protocol (`proto icmp or proto icmp6`):
+    /// bit p of the 256-bit set is on when protocol p matches.
+    pub fn as_protocols(&self) -> Option<[u64; 4]> {
+        self.root.protocol_set()
+    }
+
     /// How many of `flows` match.
     pub fn count(&self, flows: &[Flow]) -> usize {
         if self.is_any() {

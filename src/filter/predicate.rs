@@ -322,6 +322,26 @@ impl Node {
         }
     }
 
+    /// The protocol numbers this node accepts when it tests nothing but the protocol
+    /// (`proto N`, or an or of such tests), as a 256-bit set.
+    pub fn protocol_set(&self) -> Option<[u64; 4]> {
+        match self {
+            Node::Test(Test::Num { field: NumField::Protocol, cmp: Cmp::Eq, value }) if *value < 256 => {
+                let mut set = [0u64; 4];
+                set[(*value >> 6) as usize] |= 1 << (*value & 63);
+                Some(set)
+            }
+            Node::Any(nodes) => nodes.iter().try_fold([0u64; 4], |mut acc, n| {
+                let s = n.protocol_set()?;
+                for (a, b) in acc.iter_mut().zip(s) {
+                    *a |= b;
+                }
+                Some(acc)
+            }),
+            _ => None,
+        }
+    }
+
     /// `protocol == icmp or protocol == icmp6`.
     pub fn is_icmp() -> Node {
         Node::Any(Box::new([

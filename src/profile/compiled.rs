@@ -10,7 +10,10 @@ use crate::flow::Flow;
 ///
 /// Channels whose filter is exactly `port N` (most of NfSen's, and all but one
 /// of the default profile's) are found by looking the flow's two ports up in a
-/// sorted table; the others are evaluated one by one.
+/// sorted table, behind a 64 Ki-bit map of the ports that have a channel (most
+/// flows have an ephemeral port, which then costs one bit test); channels that
+/// only test the protocol (`proto icmp or proto icmp6`) come from a per-protocol
+/// mask; the others are evaluated one by one.
 #[derive(Clone, Debug)]
 pub struct CompiledProfile {
     name: String,
@@ -18,7 +21,11 @@ pub struct CompiledProfile {
     filters: Vec<Filter>,
     /// (port, channel) for `port N` channels, sorted; used when there are at most 64 channels.
     by_port: Box<[(u16, u8)]>,
-    /// Indices of the channels `by_port` does not cover.
+    /// Bit p on when some `port p` channel exists.
+    port_bits: Box<[u64]>,
+    /// Per protocol number, the channels whose filter only tests the protocol and accepts it.
+    by_proto: Box<[u64]>,
+    /// Indices of the channels neither table covers.
     others: Box<[u8]>,
     /// At most 64 channels: the port table and a hit bitmask apply.
     fast: bool,
@@ -37,11 +44,21 @@ impl CompiledProfile {
         let fast = filters.len() <= 64;
         let mut by_port = Vec::new();
         let mut others = Vec::new();
+        let mut port_bits = vec![0u64; if fast { 1024 } else { 0 }];
+        let mut by_proto = vec![0u64; if fast { 256 } else { 0 }];
         if fast {
             for (i, f) in filters.iter().enumerate() {
-                match f.as_port() {
-                    Some(port) => by_port.push((port, i as u8)),
-                    None => others.push(i as u8),
+                if let Some(port) = f.as_port() {
+                    by_port.push((port, i as u8));
+                    port_bits[(port >> 6) as usize] |= 1 << (port & 63);
+                } else if let Some(set) = f.as_protocols() {
+                    for (p, channels) in by_proto.iter_mut().enumerate() {
+                        if set[p >> 6] & (1 << (p & 63)) != 0 {
+                            *channels |= 1 << i;
+                        }
+                    }
+                } else {
+                    others.push(i as u8);
                 }
             }
             by_port.sort_unstable();
@@ -51,6 +68,8 @@ impl CompiledProfile {
             names: profile.channels.iter().map(|c| c.name.clone()).collect(),
             filters,
             by_port: by_port.into_boxed_slice(),
+            port_bits: port_bits.into_boxed_slice(),
+            by_proto: by_proto.into_boxed_slice(),
             others: others.into_boxed_slice(),
             fast,
         })
@@ -77,8 +96,11 @@ impl CompiledProfile {
             }
             return;
         }
-        let mut mask = 0u64;
+        let mut mask = self.by_proto[flow.protocol as usize];
         for port in [flow.src_port, flow.dst_port] {
+            if self.port_bits[(port >> 6) as usize] & (1 << (port & 63)) == 0 {
+                continue;
+            }
             let mut at = self.by_port.partition_point(|&(p, _)| p < port);
             while let Some(&(p, channel)) = self.by_port.get(at) {
                 if p != port {
@@ -119,6 +141,8 @@ mod tests {
         assert_eq!(hits(Flow { protocol: 1, dst_port: 8 << 8, ..Flow::EMPTY }), ["icmp"]);
         assert!(hits(Flow { protocol: 17, src_port: 40000, dst_port: 40001, ..Flow::EMPTY }).is_empty());
         assert_eq!(c.name(), "live");
+        // Every default channel is a port or protocol lookup: no filter is evaluated per flow.
+        assert!(c.others.is_empty());
     }
 
     /// The port table and bitmask give exactly what evaluating every filter gives.
@@ -126,8 +150,17 @@ mod tests {
     fn fast_path_agrees_with_plain_evaluation() {
         use crate::profile::{Channel, Profile, Sign};
         use rand::{Rng, SeedableRng};
-        let filters =
-            ["port 22", "port 80", "proto udp", "port 22", "src port 53", "port 443 and proto tcp", "any"];
+        let filters = [
+            "port 22",
+            "port 80",
+            "proto udp",
+            "port 22",
+            "src port 53",
+            "port 443 and proto tcp",
+            "any",
+            "proto icmp or proto icmp6",
+            "not proto tcp",
+        ];
         for count in [7, 70] {
             let mut p = Profile::new("p");
             for i in 0..count {
@@ -145,7 +178,7 @@ mod tests {
             for _ in 0..5000 {
                 let ports = [22u16, 53, 80, 443, 1000];
                 let flow = Flow {
-                    protocol: [6, 17][rng.gen_range(0..2)],
+                    protocol: [6, 17, 1, 58][rng.gen_range(0..4)],
                     src_port: ports[rng.gen_range(0..5)],
                     dst_port: ports[rng.gen_range(0..5)],
                     ..Flow::EMPTY

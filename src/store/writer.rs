@@ -64,7 +64,39 @@ impl FlowWriter {
 
     /// Buffers `flow` in the segment of its bucket (by `received_ms`).
     pub fn append(&mut self, flow: &Flow) -> Result<()> {
-        let bucket = bucket_start(flow.received_ms);
+        self.append_batch(std::slice::from_ref(flow))
+    }
+
+    /// Buffers flows like `append`, looking the segment up once per run of flows in the
+    /// same bucket (all the flows of a datagram share their receive time).
+    pub fn append_batch(&mut self, flows: &[Flow]) -> Result<()> {
+        let mut rest = flows;
+        while let Some(first) = rest.first() {
+            let bucket = bucket_start(first.received_ms);
+            let run = rest
+                .iter()
+                .position(|f| f.received_ms != first.received_ms && bucket_start(f.received_ms) != bucket)
+                .unwrap_or(rest.len());
+            let (mut chunk, tail) = rest.split_at(run);
+            rest = tail;
+            self.open_for(bucket)?;
+            let seg = self.open.get_mut(&bucket).expect("opened above");
+            seg.active = true;
+            seg.last_use = self.tick;
+            while !chunk.is_empty() {
+                let take = (BLOCK_FLOWS - seg.pending.len()).min(chunk.len());
+                seg.pending.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if seg.pending.len() >= BLOCK_FLOWS {
+                    write_block(&self.inner, &mut self.enc, bucket, seg)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the segment of `bucket` unless it is open (closing the least recently used one).
+    fn open_for(&mut self, bucket: u64) -> Result<()> {
         self.tick += 1;
         if !self.open.contains_key(&bucket) {
             if self.open.len() >= MAX_OPEN_SEGMENTS {
@@ -72,13 +104,6 @@ impl FlowWriter {
             }
             let seg = self.open_segment(bucket)?;
             self.open.insert(bucket, seg);
-        }
-        let seg = self.open.get_mut(&bucket).expect("inserted above");
-        seg.pending.push(*flow);
-        seg.active = true;
-        seg.last_use = self.tick;
-        if seg.pending.len() >= BLOCK_FLOWS {
-            write_block(&self.inner, &mut self.enc, bucket, seg)?;
         }
         Ok(())
     }

@@ -208,18 +208,13 @@ fn add(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
 fn stopped_counts(log: &str) -> (u64, u64, u64) {
     let line =
         log.lines().find(|l| l.contains("stopped: ")).unwrap_or_else(|| panic!("no stop line:\n{log}"));
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
     let after = &line[line.find("stopped: ").unwrap()..];
     let n: Vec<u64> = after
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    assert!(numbers.len() >= 5 && n.len() >= 5, "unexpected stop line: {line}");
+    assert!(n.len() >= 5, "unexpected stop line: {line}");
     (n[0], n[1], n[4])
 }
 

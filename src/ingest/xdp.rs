@@ -157,15 +157,21 @@ impl XdpQueue {
         self.refill();
     }
 
-    /// Offers every free frame to the fill ring; what it does not take yet stays on the list.
+    /// Offers free frames to the fill ring, as many as it has room for (libxdp reserves
+    /// all or nothing); the rest stay on the list for the next batch.
     fn refill(&mut self) {
-        if self.free.is_empty() {
+        let room = self.fill.nb_free(self.free.len() as u32) as usize;
+        let take = room.min(self.free.len());
+        if take == 0 {
             return;
         }
+        let keep = self.free.len() - take;
         // SAFETY: the frames on the free list belong to `self.umem` and are in no ring, so the
         // kernel may write into them as soon as they are on the fill ring.
-        let given = unsafe { self.fill.produce(&self.free) };
-        self.free.drain(..given);
+        let given = unsafe { self.fill.produce(&self.free[keep..]) };
+        if given == take {
+            self.free.truncate(keep);
+        }
         if given > 0 && self.fill.needs_wakeup() {
             // Zero-copy drivers sleep until woken; copy mode never asks.
             let _ = self.fill.wakeup(self.rx.fd_mut(), 0);

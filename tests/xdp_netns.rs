@@ -285,3 +285,27 @@ fn xdp_unknown_interface_is_one_clear_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no network interface named \"wvnr-nosuch0\""), "{err}");
 }
+
+#[test]
+fn xdp_without_capabilities_is_one_clear_line() {
+    if !require_root() || !common::require_tool("capsh") {
+        return;
+    }
+    let ns = Netns::create(3);
+    let dir = tempfile::tempdir().unwrap();
+    let serve = format!(
+        "{} serve --data {} --port 20003 --web off --capture xdp --interface {}",
+        common::wvnr_bin().display(),
+        dir.path().join("data").display(),
+        ns.veth_b
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.b, "capsh", "--drop=cap_net_admin,cap_bpf,cap_sys_admin,cap_perfmon"])
+        .args(["--", "-c", &serve])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains("needs CAP_NET_ADMIN and CAP_BPF"), "{err}");
+}

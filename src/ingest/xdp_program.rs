@@ -98,7 +98,7 @@ impl XdpProgram {
         if ports.len() > MAX_PORTS {
             bail!("AF_XDP capture handles at most {MAX_PORTS} ports; {} are configured", ports.len());
         }
-        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| load_error(&e.to_string()))?;
+        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| load_error(&error_chain(&e)))?;
         {
             let mut map: HashMap<_, u16, u8> =
                 HashMap::try_from(ebpf.map_mut("ports").context("the XDP object has no `ports` map")?)?;
@@ -117,7 +117,7 @@ impl XdpProgram {
             .context("the XDP object has no `wvnr_xdp` program")?
             .try_into()
             .context("`wvnr_xdp` is not an XDP program")?;
-        program.load().map_err(|e| load_error(&program_error(&e)))?;
+        program.load().map_err(|e| load_error(&error_chain(&e)))?;
         let mode = match mode {
             AttachMode::Native => attach_in(program, interface, XdpMode::Driver)?,
             AttachMode::Generic => attach_in(program, interface, XdpMode::Skb)?,
@@ -147,7 +147,7 @@ fn attach_in(program: &mut Xdp, interface: &str, mode: XdpMode) -> Result<&'stat
         Ok(_) => Ok(name),
         Err(ProgramError::UnknownInterface { .. }) => Err(unknown_interface(interface)),
         Err(e) => {
-            let text = program_error(&e);
+            let text = error_chain(&e);
             if is_permission(&text) {
                 return Err(no_capability());
             }
@@ -181,10 +181,10 @@ fn load_error(text: &str) -> anyhow::Error {
     anyhow!("cannot load the XDP program: {}", text.replace('\n', " "))
 }
 
-/// aya's message with its source chain (the errno lives in the source).
-fn program_error(e: &ProgramError) -> String {
+/// aya's message with its source chain (the errno lives in the source), on one line.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());

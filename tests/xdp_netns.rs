@@ -309,3 +309,30 @@ fn xdp_without_capabilities_is_one_clear_line() {
     let last = err.lines().last().unwrap_or_default();
     assert!(last.contains("needs CAP_NET_ADMIN and CAP_BPF"), "{err}");
 }
+
+#[test]
+fn xdp_driver_refusing_native_mode_is_one_clear_line() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::create(4);
+    let dir = tempfile::tempdir().unwrap();
+    // Loopback has no native XDP: "native" fails with one line, "auto" falls back to generic.
+    let serve = |mode: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", &ns.b])
+            .arg(common::wvnr_bin())
+            .args(["serve", "--data"])
+            .arg(dir.path().join(mode))
+            .args(["--port", "20004", "--web", "off", "--capture", "xdp", "--interface", "lo"])
+            .args(["--xdp-mode", mode])
+            .output()
+            .unwrap()
+    };
+    let out = serve("native");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains("interface lo refused XDP in native mode"), "{err}");
+    assert!(last.contains("xdp_mode"), "{err}");
+}

@@ -60,6 +60,7 @@ fn state(dir: &std::path::Path) -> WebState {
         profiles: Arc::new(RwLock::new(profiles)),
         admin_token: None,
         data_dir: dir.to_path_buf(),
+        export: None,
     }
 }
 

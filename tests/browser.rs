@@ -158,6 +158,7 @@ fn populate(dir: &std::path::Path) -> WebState {
         profiles: Arc::new(RwLock::new(profiles())),
         admin_token: None,
         data_dir: dir.to_path_buf(),
+        export: None,
     }
 }
 

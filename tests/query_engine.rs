@@ -110,6 +110,29 @@ fn stats_match_a_brute_force_oracle() {
     )
     .unwrap();
     assert_eq!(out.rows.iter().map(|r| (r.key.clone(), r.counters)).collect::<HashMap<_, _>>(), by_as);
+
+    // Several statistics from one scan: each table equals its own query.
+    let stats = vec![
+        (StatField::DstPort, OrderBy::Bytes),
+        (StatField::SrcIp, OrderBy::Flows),
+        (StatField::Port, OrderBy::Packets),
+        (StatField::DstAs, OrderBy::Packets),
+        (StatField::Record, OrderBy::Bytes),
+    ];
+    let multi =
+        execute(&store, &q(from, to, filter, Mode::Stats { stats: stats.clone(), limit: 7 })).unwrap();
+    assert_eq!(multi.total, total);
+    assert_eq!(multi.tables.len(), stats.len());
+    for (t, (field, order)) in multi.tables.iter().zip(stats) {
+        let one = execute(&store, &q(from, to, filter, Mode::Stat { field, order, limit: 7 })).unwrap();
+        assert_eq!((t.field, t.order, t.groups), (field, order, one.groups));
+        let keys = |rows: &[wvnr::query::StatRow]| {
+            rows.iter().map(|r| (r.key.clone(), r.counters)).collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&t.rows), keys(&one.rows), "{field:?}");
+        assert_eq!(t.rows.len(), (one.groups as usize).min(7), "{field:?}");
+        assert!(!t.rows.is_empty(), "{field:?}");
+    }
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn harness(token: Option<&str>) -> Harness {
         profiles: Arc::new(RwLock::new(fixture::profiles())),
         admin_token: token.map(str::to_string),
         data_dir: dir.path().to_path_buf(),
+        export: None,
     };
     Harness { _dir: dir, state }
 }
@@ -278,6 +279,9 @@ async fn bad_parameters_are_400_with_a_message() {
         "/api/drilldown?dimension=dst_port&limit=0",
         "/api/drilldown?dimension=dst_port&limit=99999999",
         "/api/drilldown?dimension=dst_port&limit=ten",
+        "/api/drilldown?dimensions=dst_port,colour",
+        "/api/drilldown?dimensions=dst_port,dst_port",
+        "/api/drilldown?dimensions=dst_port,src_addr&format=csv",
         "/api/flows?limit=-1",
         "/api/flows?from=1&to=100000000",
         "/api/flows?filter=%FF%FE",
@@ -563,6 +567,22 @@ async fn drilldown_and_flows_count_the_stored_flows() {
     assert_eq!((flows[0]["protocol"].clone(), flows[0]["dst_port"].clone()), (json!("TCP"), json!(443)));
     let csv = get(&h.state, &format!("/api/drilldown?dimension=dst_port&format=csv&{window}")).await.text();
     assert_eq!(csv.lines().nth(1).unwrap(), "443,3,6,6000,0.020,160.000,1000.0");
+    // Several tables from one scan: each equals its one-dimension answer.
+    let v =
+        get(&h.state, &format!("/api/drilldown?dimensions=protocol,dst_port,src_addr&order=bytes&{window}"))
+            .await
+            .json();
+    assert_eq!(v["total"], json!({"flows": 5, "packets": 10, "bytes": 6150}));
+    let tables = v["tables"].as_array().unwrap();
+    let dims: Vec<&str> = tables.iter().map(|t| t["dimension"].as_str().unwrap()).collect();
+    assert_eq!(dims, ["protocol", "dst_port", "src_addr"]);
+    for t in tables {
+        let dim = t["dimension"].as_str().unwrap();
+        let one = get(&h.state, &format!("/api/drilldown?dimension={dim}&order=bytes&{window}")).await.json();
+        assert_eq!(t["rows"], one["rows"], "{dim}");
+    }
+    assert_eq!((tables[0]["groups"].clone(), tables[2]["groups"].clone()), (json!(2), json!(1)));
+    assert_eq!(tables[2]["rows"][0]["key"], "10.0.0.1");
     // Outside the window: nothing.
     let v = get(&h.state, &format!("/api/flows?from={}&to={}", bucket + 300, bucket + 600)).await.json();
     assert_eq!(v["total"]["flows"], json!(0));

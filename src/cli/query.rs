@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::filter::Filter;
 use crate::query::output::{self, Format, Style, Table};
-use crate::query::{self, time, Mode, OrderBy, Query};
+use crate::query::{self, time, Mode, OrderBy, Query, QueryOutput};
 use crate::store::Store;
 
 /// Flows listed when no -c is given (the newest ones; a note says when more matched).
@@ -103,10 +103,12 @@ fn plan(args: &Args) -> Result<Plan> {
         let keys = query::parse_aggregate(keys)?;
         modes.push(Mode::Aggregate { keys, order: OrderBy::parse(&args.order)?, limit: args.top });
     } else if !args.stat.is_empty() {
-        for s in &args.stat {
-            let (field, order) = query::parse_stat(s)?;
-            modes.push(Mode::Stat { field, order, limit: args.top });
-        }
+        // Several -s: one scan fills every table.
+        let stats = args.stat.iter().map(|s| query::parse_stat(s)).collect::<Result<Vec<_>>>()?;
+        modes.push(match stats[..] {
+            [(field, order)] => Mode::Stat { field, order, limit: args.top },
+            _ => Mode::Stats { stats, limit: args.top },
+        });
     } else {
         modes.push(Mode::List { limit: args.count.unwrap_or(DEFAULT_LIST_LIMIT) });
     }
@@ -137,6 +139,12 @@ pub fn run(args: Args) -> Result<()> {
             Mode::Stat { field, order, .. } => {
                 output::write_rows(&mut w, Table::Stat(*field), *order, &out, plan.style)
             }
+            Mode::Stats { .. } => out.tables.iter().try_for_each(|t| {
+                // Each table printed as its own statistic, with the query's summary.
+                let one =
+                    QueryOutput { rows: t.rows.clone(), tables: Vec::new(), groups: t.groups, ..out.clone() };
+                output::write_rows(&mut w, Table::Stat(t.field), t.order, &one, plan.style)
+            }),
             Mode::Aggregate { keys, order, .. } => {
                 output::write_rows(&mut w, Table::Aggregate(keys), *order, &out, plan.style)
             }

@@ -132,6 +132,7 @@ pub fn serve(cfg: &Config, ready: Option<ReadyHook>) -> Result<()> {
                 profiles: shared_profiles.clone(),
                 admin_token: cfg.web.admin_token.clone(),
                 data_dir: store.dir().to_path_buf(),
+                export: exporter.as_ref().map(|e| e.status_handle()),
             };
             let mut rx = shutdown_rx.clone();
             web_task = Some(tokio::spawn(crate::web::serve(listener, state, async move {

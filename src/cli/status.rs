@@ -42,8 +42,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     match http_get(addr, "/api/exporters") {
         Ok((200, body)) => {
-            let v: Value =
+            let mut v: Value =
                 serde_json::from_str(&body).context("the collector's /api/exporters is not JSON")?;
+            // A collector older than /api/export answers 404: print without that section.
+            if let Ok((200, body)) = http_get(addr, "/api/export") {
+                let export: Value =
+                    serde_json::from_str(&body).context("the collector's /api/export is not JSON")?;
+                v["export"] = export;
+            }
             if args.output == "json" {
                 println!("{v}");
             } else {
@@ -139,6 +145,66 @@ fn print_live(v: &Value) {
         }
     }
     print_storage(&v["storage"]);
+    print_export(&v["export"]);
+}
+
+/// The ClickHouse export section (from `/api/export`).
+fn print_export(e: &Value) {
+    if !e["enabled"].as_bool().unwrap_or(false) {
+        if e.is_object() {
+            println!("\nexport: off");
+        }
+        return;
+    }
+    let st = &e["status"];
+    let time = |k: &str| {
+        st[k]
+            .as_i64()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    println!(
+        "\nexport to ClickHouse: {} ({})",
+        e["state"].as_str().unwrap_or("?"),
+        st["url"].as_str().unwrap_or("")
+    );
+    println!(
+        "  last success {}, {} failed rounds ({} in a row), retry in {} s, {} catch-ups",
+        time("last_success_unix_s"),
+        num(st, "errors"),
+        num(st, "consecutive_failures"),
+        num(st, "retry_in_s"),
+        num(st, "catchups")
+    );
+    if let Some(err) = st["last_error"].as_str() {
+        println!("  last error at {}: {err}", time("last_error_unix_s"));
+    }
+    println!(
+        "  {:<10} {:>14} {:>14} {:>14} {:>13} {:>12} {:>14}",
+        "table", "shipped rows", "pending rows", "pending bytes", "pending", "oldest (s)", "dropped rows"
+    );
+    for k in e["kinds"].as_array().into_iter().flatten().filter(|k| k["enabled"].as_bool() == Some(true)) {
+        let kind = k["kind"].as_str().unwrap_or("?");
+        let n = num(k, "pending_units");
+        let unit = match (kind == "rollups", n == 1) {
+            (true, true) => "bucket",
+            (true, false) => "buckets",
+            (false, true) => "segment",
+            (false, false) => "segments",
+        };
+        let opt = |key: &str| k[key].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        println!(
+            "  {:<10} {:>14} {:>14} {:>14} {:>13} {:>12} {:>14}",
+            kind,
+            num(k, "shipped_rows"),
+            num(k, "pending_rows"),
+            opt("pending_bytes"),
+            format!("{n} {unit}"),
+            opt("oldest_pending_age_s"),
+            num(k, "dropped_rows")
+        );
+    }
 }
 
 fn print_storage(u: &Value) {

@@ -14,6 +14,8 @@ use super::schema::{self, ServerFeatures};
 
 /// Longest any one request may take before it counts as failed (a hung server is down).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a reachability probe waits for one url.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One row of `rollup_totals`: a bucket's total (kind "total"), a channel or a source.
 #[derive(Row, Serialize, Clone, Debug)]
@@ -155,6 +157,17 @@ impl Sink {
             }
         }
         Err(anyhow!("ClickHouse {what} failed: {}", errors.join("; ")))
+    }
+
+    /// Whether some url answers a trivial query now (a cheap probe while the server is down).
+    pub async fn ping(&mut self) -> bool {
+        for (_, c) in &self.clients {
+            let q = c.query("SELECT 1").fetch_one::<u8>();
+            if matches!(tokio::time::timeout(PROBE_TIMEOUT, q).await, Ok(Ok(1))) {
+                return true;
+            }
+        }
+        false
     }
 
     pub async fn server_features(&mut self) -> Result<ServerFeatures> {

@@ -47,6 +47,9 @@ pub struct ClickhouseConfig {
     pub interval_s: u64,
     /// Longest wait between retries while ClickHouse is down (the backoff doubles up to it).
     pub retry_max_s: u64,
+    /// Nice value of the export thread (0..=19): under CPU contention the workers come first,
+    /// and export lags (the store spools) instead of making them drop datagrams.
+    pub nice: i32,
 }
 
 impl Default for ClickhouseConfig {
@@ -70,6 +73,7 @@ impl Default for ClickhouseConfig {
             close_grace_s: 30,
             interval_s: 1,
             retry_max_s: 30,
+            nice: 10,
         }
     }
 }
@@ -119,6 +123,9 @@ impl ClickhouseConfig {
         if self.retention_days == Some(0) {
             bail!("[export.clickhouse] retention_days must be at least 1 (or left out)");
         }
+        if !(0..=19).contains(&self.nice) {
+            bail!("[export.clickhouse] nice must be in 0..=19");
+        }
         if !self.rollups && !self.raw_flows {
             bail!("[export.clickhouse] nothing to export: set rollups or raw_flows = true");
         }
@@ -165,6 +172,7 @@ mod tests {
         assert!(bad("cluster = \"1x\""));
         assert!(bad("batch_size = 0"));
         assert!(bad("rollups = false"));
+        assert!(bad("nice = -5"));
         assert!(!bad("raw_flows = true\nretention_days = 7"));
     }
 }

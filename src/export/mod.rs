@@ -12,18 +12,18 @@ pub mod config;
 pub mod schema;
 pub mod segments;
 mod ship;
+pub mod status;
 pub mod watermark;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use serde::Serialize;
-
 pub use config::{ClickhouseConfig, ExportSection};
-pub use ship::rollup_rows;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+pub use ship::{rollup_row_count, rollup_rows};
+pub use status::{ExportStatus, KindStatus, StatusHandle};
 
 use crate::store::Store;
 use clickhouse::Sink;
@@ -32,41 +32,8 @@ use ship::Shipper;
 
 /// How often old partitions are dropped on servers without TTL.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
-
-/// What the exporter has done and what it still owes (for `wvnr status` and /metrics).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ExportStatus {
-    /// The url in use (or tried last).
-    pub url: String,
-    /// The last round reached ClickHouse and shipped everything due.
-    pub healthy: bool,
-    pub server_version: Option<String>,
-    pub last_success_unix_s: Option<u64>,
-    pub last_error: Option<String>,
-    /// Rounds that failed (each followed by a backoff wait).
-    pub errors: u64,
-    /// Current wait before the next try, seconds (0 while healthy).
-    pub retry_in_s: u64,
-    pub rollup_buckets_shipped: u64,
-    pub rollup_rows_shipped: u64,
-    pub raw_rows_shipped: u64,
-    /// Closed buckets (per profile) whose rollups are not shipped yet.
-    pub rollup_backlog_buckets: u64,
-    pub oldest_rollup_backlog_age_s: Option<u64>,
-    /// Raw flow segments with data not shipped yet, and those bytes (compressed, as stored).
-    pub raw_backlog_segments: u64,
-    pub raw_backlog_bytes: u64,
-    pub oldest_raw_backlog_age_s: Option<u64>,
-    /// Deleted by the store's retention (or skipped by `spool_max_bytes`) before shipping.
-    pub dropped_rollup_buckets: u64,
-    pub dropped_raw_segments: u64,
-    pub dropped_raw_bytes: u64,
-    /// Closed segments ending in a torn or corrupt block (ignored, as the store's reader does).
-    pub corrupt_tails_skipped: u64,
-    /// Segments that got shorter than what was shipped (re-read from the start).
-    pub raw_rewinds: u64,
-    pub partitions_dropped: u64,
-}
+/// While ClickHouse is down: how often the server is probed (and the backlog measured).
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// The exporter component: inert until `start`.
 pub struct Exporter {
@@ -86,7 +53,12 @@ impl Exporter {
     pub fn start(self) -> Result<ExportHandle> {
         self.cfg.validate()?;
         let sink = Sink::new(&self.cfg)?;
-        let status = Arc::new(Mutex::new(ExportStatus { url: sink.url().to_string(), ..Default::default() }));
+        let status = StatusHandle::new(ExportStatus {
+            url: sink.url().to_string(),
+            rollups_enabled: self.cfg.rollups,
+            raw_flows_enabled: self.cfg.raw_flows,
+            ..Default::default()
+        });
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let st = status.clone();
         let thread = std::thread::Builder::new()
@@ -99,14 +71,19 @@ impl Exporter {
 
 /// A running exporter.
 pub struct ExportHandle {
-    status: Arc<Mutex<ExportStatus>>,
+    status: StatusHandle,
     stop_tx: Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl ExportHandle {
     pub fn status(&self) -> ExportStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status.snapshot()
+    }
+
+    /// A reader of the status that outlives borrows of the handle (for the web API).
+    pub fn status_handle(&self) -> StatusHandle {
+        self.status.clone()
     }
 
     /// Stops after a last shipping round (bounded by the request timeout); what is still
@@ -132,7 +109,7 @@ impl Drop for ExportHandle {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -144,7 +121,15 @@ struct Round {
     last_retention: Option<Instant>,
 }
 
-fn run(ex: Exporter, mut sink: Sink, status: Arc<Mutex<ExportStatus>>, stop: Receiver<()>) {
+/// The export thread. Every tick it measures the backlog from the store (reachable server
+/// or not); it ships every `interval_s` while ClickHouse answers. After a failed round it
+/// waits with a doubling backoff, probing the server every second meanwhile: the moment
+/// a probe answers after failing, the whole backlog ships (the catch-up round).
+fn run(ex: Exporter, mut sink: Sink, status: StatusHandle, stop: Receiver<()>) {
+    // Linux nice is per thread; threads this one starts (the runtime's) inherit it.
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), ex.cfg.nice) {
+        tracing::warn!("export: cannot set the thread's nice value to {}: {e}", ex.cfg.nice);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -157,49 +142,83 @@ fn run(ex: Exporter, mut sink: Sink, status: Arc<Mutex<ExportStatus>>, stop: Rec
     let mut shipper =
         Shipper::new(ex.cfg.clone(), ex.store.clone(), ex.collector_id, ex.site, now_ms() / 1000);
     let mut round = Round { features: None, last_retention: None };
+    let mut st = status.snapshot();
     let mut backoff = Duration::ZERO;
+    let mut next_try = Instant::now();
+    // The last round failed.
+    let mut down = false;
+    // A probe failed since the last probe-triggered round: the next answer means "back".
+    let mut probe_armed = false;
     let mut stopping = false;
     loop {
-        let mut st = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let res = rt.block_on(one_round(&mut shipper, &mut sink, &mut round, &mut st));
-        st.url = sink.url().to_string();
-        match res {
-            Ok(()) => {
-                if !st.healthy && st.errors > 0 {
-                    tracing::info!(url = %st.url, "export: ClickHouse reachable again, backlog shipped");
-                }
-                backoff = Duration::ZERO;
-                st.healthy = true;
-                st.last_error = None;
-                st.last_success_unix_s = Some(now_ms() / 1000);
+        let mut catch_up = false;
+        if down && !stopping && Instant::now() < next_try {
+            if rt.block_on(sink.ping()) {
+                catch_up = probe_armed;
+            } else {
+                probe_armed = true;
             }
-            Err(e) => {
-                backoff = (backoff * 2).clamp(Duration::from_secs(1), max_backoff);
-                // One line per failed round: at most one per backoff period.
-                tracing::warn!(retry_in_s = backoff.as_secs(), "export: {e:#}");
-                st.healthy = false;
-                st.errors += 1;
-                st.last_error = Some(format!("{e:#}"));
-                // A restarted server may be a new one: look at its version (and schema) again,
-                // over new connections (a pooled one to the old process can hang a request).
-                round.features = None;
-                shipper.force_full_pass = true;
-                match Sink::new(&shipper.cfg) {
-                    Ok(fresh) => sink = fresh,
-                    Err(e) => tracing::warn!("export: {e:#}"),
+        }
+        let attempt = stopping || catch_up || Instant::now() >= next_try;
+        // After an outage, look back from the floor: everything sealed meanwhile is due.
+        let planned = shipper.plan(now_ms(), attempt && down, &mut st);
+        if attempt {
+            let res =
+                planned.and_then(|()| rt.block_on(one_round(&mut shipper, &mut sink, &mut round, &mut st)));
+            match res {
+                Ok(()) => {
+                    if down {
+                        st.catchups += u64::from(catch_up);
+                        tracing::info!(url = %sink.url(), "export: ClickHouse reachable again, backlog shipped");
+                    }
+                    down = false;
+                    backoff = Duration::ZERO;
+                    next_try = Instant::now() + interval;
+                    st.healthy = true;
+                    st.consecutive_failures = 0;
+                    st.last_success_unix_s = Some(now_ms() / 1000);
+                }
+                Err(e) => {
+                    backoff = (backoff * 2).clamp(Duration::from_secs(1), max_backoff);
+                    // One line per failed round: at most one per backoff period.
+                    tracing::warn!(retry_in_s = backoff.as_secs(), "export: {e:#}");
+                    down = true;
+                    if catch_up {
+                        // It answered probes but the round failed: wait for the backoff.
+                        probe_armed = false;
+                    }
+                    next_try = Instant::now() + backoff;
+                    st.healthy = false;
+                    st.errors += 1;
+                    st.consecutive_failures += 1;
+                    st.last_error = Some(format!("{e:#}"));
+                    st.last_error_unix_s = Some(now_ms() / 1000);
+                    // A restarted server may be a new one: look at its version (and schema) again,
+                    // over new connections (a pooled one to the old process can hang a request).
+                    round.features = None;
+                    shipper.force_full_pass = true;
+                    match Sink::new(&shipper.cfg) {
+                        Ok(fresh) => sink = fresh,
+                        Err(e) => tracing::warn!("export: {e:#}"),
+                    }
                 }
             }
         }
-        st.retry_in_s = backoff.as_secs();
-        *status.lock().unwrap_or_else(|e| e.into_inner()) = st;
+        st.url = sink.url().to_string();
+        st.retry_in_s = if down {
+            next_try.saturating_duration_since(Instant::now()).as_secs_f64().ceil() as u64
+        } else {
+            0
+        };
+        status.publish(&st);
         if stopping {
             return;
         }
-        let wait = if backoff.is_zero() { interval } else { backoff };
+        let wait = if down { PROBE_EVERY } else { next_try.saturating_duration_since(Instant::now()) };
         match stop.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => {}
             // Stop: one last round when healthy (ships the bucket that just closed), else done.
-            _ if backoff.is_zero() => stopping = true,
+            _ if !down => stopping = true,
             _ => return,
         }
     }

@@ -91,6 +91,29 @@ pub fn read_from(
     Ok(out)
 }
 
+/// Rows in the whole blocks between `from` (0 = the file's start) and `to`, read from the
+/// block headers alone (payloads are skipped): the backlog's size in rows. Returns the rows
+/// and the offset just past the last whole block counted.
+pub fn count_rows(path: &Path, from: u64, to: u64) -> std::io::Result<(u64, u64)> {
+    let mut file = File::open(path)?;
+    let to = to.min(file.metadata()?.len());
+    let mut pos = from.max(FILE_HEADER_LEN as u64);
+    let mut rows = 0u64;
+    let mut hb = [0u8; BLOCK_HEADER_LEN];
+    while pos + BLOCK_HEADER_LEN as u64 <= to {
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut hb)?;
+        let Ok(hdr) = BlockHeader::parse(&hb) else { break };
+        let end = pos + BLOCK_HEADER_LEN as u64 + u64::from(hdr.comp_len);
+        if end > to {
+            break;
+        }
+        rows += u64::from(hdr.stats.flows);
+        pos = end;
+    }
+    Ok((rows, pos.max(from)))
+}
+
 /// Worker id of a segment file name `<bucket>-w<worker>.seg`.
 pub fn segment_worker(path: &Path) -> Option<u32> {
     let name = path.file_name()?.to_str()?;
@@ -133,5 +156,10 @@ mod tests {
         let end =
             read_from(&path, rest.next_offset, 1000, &mut bufs, &mut |_, _| panic!("no block")).unwrap();
         assert_eq!(end.next_offset, rest.next_offset);
+        // Headers alone give the rows: all 10, the last 6, none past the end.
+        assert_eq!(count_rows(&path, 0, u64::MAX).unwrap(), (10, rest.next_offset));
+        assert_eq!(count_rows(&path, first.next_offset, u64::MAX).unwrap(), (6, rest.next_offset));
+        assert_eq!(count_rows(&path, 0, first.next_offset + 10).unwrap(), (4, first.next_offset));
+        assert_eq!(count_rows(&path, rest.next_offset, u64::MAX).unwrap(), (0, rest.next_offset));
     }
 }

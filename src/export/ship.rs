@@ -1,7 +1,7 @@
 //! One shipping round: newly closed buckets' rollups and raw flows past the watermark,
 //! each batch followed by a durable watermark update.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::clickhouse::{addr16, mac64, FlowRow, Sink, TopRow, TotalRow};
 use super::config::ClickhouseConfig;
-use super::segments::{read_from, segment_worker, TailBuffers};
+use super::segments::{count_rows, read_from, segment_worker, TailBuffers};
 use super::watermark::{segment_key, SegmentMark, Watermark};
 use super::ExportStatus;
 use crate::flow::{bucket_start, Flow, BUCKET_SECONDS};
@@ -37,14 +37,26 @@ pub struct Shipper {
     pub wm_path: PathBuf,
     pub started_s: u64,
     last_full_pass_s: u64,
-    /// Look back from the floor next round (set after a failed round: during an outage the
-    /// collector may have written or rebuilt rollups of older buckets).
+    /// Look back from the floor at the next plan (set after a failed round: during an outage
+    /// the collector may have written or rebuilt rollups of older buckets).
     pub force_full_pass: bool,
-    /// Per profile: unshipped buckets seen by the last full pass.
-    pending: std::collections::BTreeMap<String, BTreeSet<u64>>,
+    /// Per profile: closed buckets not shipped yet, with their rows.
+    pending: BTreeMap<String, BTreeMap<u64, u64>>,
+    /// Raw segments listed by the last plan.
+    segs: Vec<(u64, PathBuf)>,
+    /// Per raw segment key: rows counted from the block headers, for the backlog in rows.
+    counted: HashMap<String, Counted>,
     bufs: TailBuffers,
     /// The watermark as last written (saves are skipped when nothing changed).
     saved: Watermark,
+}
+
+/// `rows` in the whole blocks of [from, to) of a segment; `from` is its mark's offset.
+#[derive(Clone, Copy, Debug)]
+struct Counted {
+    from: u64,
+    to: u64,
+    rows: u64,
 }
 
 impl Shipper {
@@ -68,6 +80,8 @@ impl Shipper {
             last_full_pass_s: 0,
             force_full_pass: true,
             pending: Default::default(),
+            segs: Vec::new(),
+            counted: HashMap::new(),
             bufs: TailBuffers::default(),
             saved: Watermark::default(),
         }
@@ -87,38 +101,73 @@ impl Shipper {
         bucket_start(now_ms.saturating_sub(self.cfg.close_grace_s * 1000))
     }
 
-    pub async fn ship_rollups(&mut self, sink: &mut Sink, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
+    /// Measures what is due from the store alone (no server needed), so the backlog is known
+    /// while ClickHouse is down. `full` looks back from the floor instead of at recent buckets.
+    pub fn plan(&mut self, now_ms: u64, full: bool, st: &mut ExportStatus) -> Result<()> {
+        if self.cfg.rollups {
+            self.plan_rollups(now_ms, full, st);
+        }
+        if self.cfg.raw_flows {
+            self.plan_raw(now_ms, st)?;
+        }
+        Ok(())
+    }
+
+    fn plan_rollups(&mut self, now_ms: u64, full: bool, st: &mut ExportStatus) {
         let now_s = now_ms / 1000;
         let horizon = self.horizon(now_ms);
-        let full = now_s >= self.last_full_pass_s + FULL_PASS_EVERY_S
-            || self.pending.values().any(|p| !p.is_empty());
-        let settled = now_s >= self.started_s + SETTLE_AFTER_START_S;
-        // First what is due (so the backlog is known even when shipping fails), then ship.
-        let mut due = Vec::new();
-        for profile in self.store.rollup_profiles() {
+        let full = full || self.force_full_pass || now_s >= self.last_full_pass_s + FULL_PASS_EVERY_S;
+        let profiles = self.store.rollup_profiles();
+        for profile in &profiles {
             let mark = self.wm.rollups.entry(profile.clone()).or_default();
             let from =
                 if full { mark.floor } else { mark.floor.max(horizon.saturating_sub(2 * BUCKET_SECONDS)) };
-            let todo: Vec<BucketRollup> = self
+            let found: BTreeMap<u64, u64> = self
                 .store
-                .rollups(&profile, from, horizon)
-                .into_iter()
+                .rollups(profile, from, horizon)
+                .iter()
                 .filter(|r| !mark.shipped.contains(&r.bucket))
+                .map(|r| (r.bucket, rollup_row_count(r)))
                 .collect();
-            let now_pending: BTreeSet<u64> = todo.iter().map(|r| r.bucket).collect();
             let pending = self.pending.entry(profile.clone()).or_default();
             if full {
                 // Unshipped last pass, gone from the store now: retention deleted them first.
-                st.dropped_rollup_buckets += pending.difference(&now_pending).count() as u64;
-                *pending = now_pending;
+                count_vanished(pending, &found, st);
+                *pending = found;
             } else {
-                pending.extend(now_pending);
+                pending.extend(found);
             }
-            due.push((profile, todo));
+        }
+        if full {
+            // A profile deleted with buckets still unshipped.
+            for (name, pending) in self.pending.iter_mut().filter(|(n, _)| !profiles.contains(n)) {
+                count_vanished(pending, &BTreeMap::new(), st);
+                pending.clear();
+                tracing::debug!(profile = %name, "export: profile gone");
+            }
+            self.last_full_pass_s = now_s;
+            self.force_full_pass = false;
         }
         self.rollup_backlog_status(now_s, st);
-        for (profile, todo) in due {
-            // Several buckets per INSERT (up to batch_size rows), then one watermark update.
+    }
+
+    /// Ships every pending bucket (several per INSERT, then one watermark update), then
+    /// moves the floor.
+    pub async fn ship_rollups(&mut self, sink: &mut Sink, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
+        let now_s = now_ms / 1000;
+        let horizon = self.horizon(now_ms);
+        let settled = now_s >= self.started_s + SETTLE_AFTER_START_S;
+        let profiles: Vec<String> = self.pending.keys().cloned().collect();
+        for profile in profiles {
+            let pending = &self.pending[&profile];
+            let todo: Vec<BucketRollup> = match (pending.first_key_value(), pending.last_key_value()) {
+                (Some((&first, _)), Some((&last, _))) => {
+                    let mut todo = self.store.rollups(&profile, first, last + 1);
+                    todo.retain(|r| pending.contains_key(&r.bucket));
+                    todo
+                }
+                _ => Vec::new(),
+            };
             let mut i = 0;
             while i < todo.len() {
                 let (mut totals, mut tops) = (Vec::new(), Vec::new());
@@ -131,8 +180,8 @@ impl Shipper {
                 }
                 sink.insert::<TotalRow>(super::schema::ROLLUP_TOTALS, &totals).await?;
                 sink.insert::<TopRow>(super::schema::ROLLUP_TOP, &tops).await?;
-                let mark = self.wm.rollups.get_mut(&profile).expect("entry made above");
-                let pending = self.pending.get_mut(&profile).expect("entry made above");
+                let mark = self.wm.rollups.entry(profile.clone()).or_default();
+                let pending = self.pending.get_mut(&profile).expect("listed above");
                 for r in &todo[start..i] {
                     mark.shipped.insert(r.bucket);
                     pending.remove(&r.bucket);
@@ -144,31 +193,26 @@ impl Shipper {
             }
             if settled {
                 // Never past an unshipped bucket: the floor only forgets what is done.
-                let mark = self.wm.rollups.get_mut(&profile).expect("entry made above");
+                let mark = self.wm.rollups.entry(profile.clone()).or_default();
                 let lookback = horizon.saturating_sub(ROLLUP_LOOKBACK_S);
-                let new_floor = self.pending[&profile].first().map_or(lookback, |&b| b.min(lookback));
+                let new_floor = self.pending[&profile].keys().next().map_or(lookback, |&b| b.min(lookback));
                 if new_floor > mark.floor {
                     mark.floor = new_floor;
                     mark.shipped.retain(|&b| b >= new_floor);
                 }
             }
         }
-        if full {
-            self.last_full_pass_s = now_s;
-            self.force_full_pass = false;
-        }
         self.save()
     }
 
     fn rollup_backlog_status(&self, now_s: u64, st: &mut ExportStatus) {
         st.rollup_backlog_buckets = self.pending.values().map(|p| p.len() as u64).sum();
-        let oldest = self.pending.values().filter_map(|p| p.first().copied()).min();
+        st.rollup_backlog_rows = self.pending.values().flat_map(|p| p.values()).sum();
+        let oldest = self.pending.values().filter_map(|p| p.keys().next().copied()).min();
         st.oldest_rollup_backlog_age_s = oldest.map(|b| now_s.saturating_sub(b + BUCKET_SECONDS));
     }
 
-    pub async fn ship_raw(&mut self, sink: &mut Sink, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
-        let now_s = now_ms / 1000;
-        let horizon = self.horizon(now_ms);
+    fn plan_raw(&mut self, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
         let segs = crate::store::list_segments(self.store.dir(), self.wm.raw.floor, u64::MAX)?;
         let mut present = BTreeSet::new();
         for (bucket, path) in &segs {
@@ -176,7 +220,7 @@ impl Shipper {
             let key = segment_key(*bucket, worker);
             present.insert(key.clone());
             let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            let mark = self.wm.raw.segments.entry(key).or_insert(SegmentMark {
+            let mark = self.wm.raw.segments.entry(key.clone()).or_insert(SegmentMark {
                 bucket: *bucket,
                 worker,
                 offset: 0,
@@ -188,24 +232,61 @@ impl Shipper {
                 // rows replace themselves.
                 mark.offset = 0;
                 st.raw_rewinds += 1;
+                self.counted.remove(&key);
             }
         }
         // Segments we knew that retention deleted before they were shipped to their end.
-        let mut gone = Vec::new();
-        for (k, m) in &self.wm.raw.segments {
-            if !present.contains(k) {
-                if m.offset < m.seen_len {
-                    st.dropped_raw_segments += 1;
-                    st.dropped_raw_bytes += m.seen_len - m.offset;
+        let gone: Vec<String> =
+            self.wm.raw.segments.keys().filter(|k| !present.contains(*k)).cloned().collect();
+        for k in gone {
+            let m = self.wm.raw.segments.remove(&k).expect("listed above");
+            if m.offset < m.seen_len {
+                st.dropped_raw_segments += 1;
+                st.dropped_raw_bytes += m.seen_len - m.offset;
+                st.dropped_raw_rows += self.counted_rows(&k, &m);
+            }
+            self.counted.remove(&k);
+        }
+        self.count_pending(&segs);
+        self.cap_backlog(st);
+        self.raw_backlog_status(now_ms / 1000, st);
+        self.segs = segs;
+        Ok(())
+    }
+
+    /// Brings the row counts of the pending segments up to their current length.
+    fn count_pending(&mut self, segs: &[(u64, PathBuf)]) {
+        for (bucket, path) in segs {
+            let Some(worker) = segment_worker(path) else { continue };
+            let key = segment_key(*bucket, worker);
+            let Some(m) = self.wm.raw.segments.get(&key) else { continue };
+            if !is_pending(m) {
+                self.counted.remove(&key);
+                continue;
+            }
+            let c = self.counted.entry(key).or_insert(Counted { from: m.offset, to: m.offset, rows: 0 });
+            if c.from != m.offset || c.to > m.seen_len.max(FILE_HEADER_LEN as u64) {
+                *c = Counted { from: m.offset, to: m.offset, rows: 0 };
+            }
+            if c.to < m.seen_len {
+                // Unreadable now (deleted under us): counted again next plan.
+                if let Ok((rows, end)) = count_rows(path, c.to, m.seen_len) {
+                    c.rows += rows;
+                    c.to = end;
                 }
-                gone.push(k.clone());
             }
         }
-        for k in gone {
-            self.wm.raw.segments.remove(&k);
-        }
-        self.cap_backlog(st);
-        self.raw_backlog_status(now_s, st);
+    }
+
+    fn counted_rows(&self, key: &str, m: &SegmentMark) -> u64 {
+        self.counted.get(key).filter(|c| c.from == m.offset).map_or(0, |c| c.rows)
+    }
+
+    /// Ships the segments the last plan listed, from their marks to their last whole block.
+    pub async fn ship_raw(&mut self, sink: &mut Sink, now_ms: u64, st: &mut ExportStatus) -> Result<()> {
+        let now_s = now_ms / 1000;
+        let horizon = self.horizon(now_ms);
+        let segs = std::mem::take(&mut self.segs);
         for (bucket, path) in &segs {
             let Some(worker) = segment_worker(path) else { continue };
             let key = segment_key(*bucket, worker);
@@ -232,9 +313,11 @@ impl Shipper {
                     }
                 };
                 sink.insert::<FlowRow<'static>>(super::schema::FLOWS, &rows).await?;
-                let m = self.wm.raw.segments.get_mut(&key).expect("entry made above");
+                let m = self.wm.raw.segments.get_mut(&key).expect("entry made by the plan");
                 let stuck = read.rows == 0;
                 m.offset = read.next_offset;
+                // The file grew since the plan: the next plan looks at it again.
+                m.seen_len = m.seen_len.max(read.next_offset);
                 if stuck && *bucket < horizon {
                     // A closed segment ends in a torn or corrupt block: the store ignores it too.
                     if read.corrupt || read.next_offset < read.len {
@@ -243,8 +326,23 @@ impl Shipper {
                     m.offset = read.len.max(m.offset).max(FILE_HEADER_LEN as u64);
                 }
                 st.raw_rows_shipped += read.rows;
-                if read.rows > 0 || m.offset != mark.offset {
+                if read.rows > 0 {
+                    st.raw_bytes_shipped +=
+                        read.next_offset.saturating_sub(mark.offset.max(FILE_HEADER_LEN as u64));
+                }
+                let new_offset = m.offset;
+                match self.counted.get_mut(&key) {
+                    Some(c) if c.from == mark.offset && new_offset <= c.to => {
+                        c.from = new_offset;
+                        c.rows = c.rows.saturating_sub(read.rows);
+                    }
+                    _ => {
+                        self.counted.remove(&key);
+                    }
+                }
+                if read.rows > 0 || new_offset != mark.offset {
                     self.save()?;
+                    self.raw_backlog_status(now_s, st);
                 }
                 if stuck {
                     break;
@@ -257,7 +355,7 @@ impl Shipper {
             .raw
             .segments
             .values()
-            .filter(|m| m.bucket >= horizon || m.offset < m.seen_len || m.offset == 0)
+            .filter(|m| m.bucket >= horizon || is_pending(m))
             .map(|m| m.bucket)
             .min();
         let new_floor = open_or_pending.unwrap_or(horizon).min(horizon.saturating_sub(RAW_LOOKBACK_S));
@@ -270,11 +368,13 @@ impl Shipper {
     }
 
     fn raw_backlog_status(&self, now_s: u64, st: &mut ExportStatus) {
-        let pending: Vec<&SegmentMark> =
-            self.wm.raw.segments.values().filter(|m| m.offset == 0 || m.offset < m.seen_len).collect();
+        let pending: Vec<(&String, &SegmentMark)> =
+            self.wm.raw.segments.iter().filter(|(_, m)| is_pending(m)).collect();
         st.raw_backlog_segments = pending.len() as u64;
-        st.raw_backlog_bytes = pending.iter().map(|m| m.seen_len.saturating_sub(m.offset)).sum();
-        st.oldest_raw_backlog_age_s = pending.iter().map(|m| m.bucket).min().map(|b| now_s.saturating_sub(b));
+        st.raw_backlog_bytes = pending.iter().map(|(_, m)| m.seen_len.saturating_sub(m.offset)).sum();
+        st.raw_backlog_rows = pending.iter().map(|(k, m)| self.counted_rows(k, m)).sum();
+        st.oldest_raw_backlog_age_s =
+            pending.iter().map(|(_, m)| m.bucket).min().map(|b| now_s.saturating_sub(b));
     }
 
     /// `spool_max_bytes`: skip the oldest unshipped segments until the backlog fits.
@@ -288,16 +388,38 @@ impl Shipper {
             if total <= max {
                 break;
             }
-            let m = self.wm.raw.segments.get_mut(&k).expect("key from the map");
+            let m = self.wm.raw.segments[&k];
             let left = m.seen_len.saturating_sub(m.offset);
             if left > 0 {
                 st.dropped_raw_segments += 1;
                 st.dropped_raw_bytes += left;
+                st.dropped_raw_rows += self.counted_rows(&k, &m);
                 total -= left;
-                m.offset = m.seen_len;
+                self.wm.raw.segments.get_mut(&k).expect("key from the map").offset = m.seen_len;
+                self.counted.remove(&k);
             }
         }
     }
+}
+
+/// Nothing read yet, or data past the mark.
+fn is_pending(m: &SegmentMark) -> bool {
+    m.offset == 0 || m.offset < m.seen_len
+}
+
+/// Buckets of `pending` that a full pass no longer finds: retention deleted them unshipped.
+fn count_vanished(pending: &BTreeMap<u64, u64>, found: &BTreeMap<u64, u64>, st: &mut ExportStatus) {
+    for (bucket, rows) in pending {
+        if !found.contains_key(bucket) {
+            st.dropped_rollup_buckets += 1;
+            st.dropped_rollup_rows += rows;
+        }
+    }
+}
+
+/// Rows `rollup_rows` makes of a bucket's rollup.
+pub fn rollup_row_count(r: &BucketRollup) -> u64 {
+    (1 + r.channels.len() + r.sources.len() + r.top.iter().map(|t| t.entries.len() + 1).sum::<usize>()) as u64
 }
 
 /// The rows of one bucket's rollup: total, channels and sources; every top-N entry plus "other".

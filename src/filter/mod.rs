@@ -103,6 +103,11 @@ impl Filter {
         hint
     }
 
+    /// The stored columns the filter reads (a scan can leave the others undecoded).
+    pub fn columns(&self) -> crate::store::Columns {
+        self.root.columns()
+    }
+
     /// `Some(N)` when the filter is exactly `port N`: callers with many such filters
     /// (profile channels) can look ports up instead of evaluating each.
     pub fn as_port(&self) -> Option<u16> {
@@ -144,6 +149,24 @@ mod tests {
         f.matches_batch(&flows, &mut out);
         assert_eq!(out, vec![true, false, true]);
         assert_eq!(f.count(&flows), 2);
+    }
+
+    #[test]
+    fn columns_are_those_the_tests_read() {
+        use crate::store::Columns as C;
+        assert_eq!(Filter::any().columns(), C::NONE);
+        assert_eq!(Filter::compile("port 53").unwrap().columns(), C::SRC_PORT | C::DST_PORT);
+        assert_eq!(
+            Filter::compile("proto udp and (src net 10.0.0.0/8 or not bpp > 100)").unwrap().columns(),
+            C::PROTOCOL | C::SRC_ADDR | C::PACKETS | C::BYTES
+        );
+        // `flags` implies TCP.
+        assert_eq!(
+            Filter::compile("ipv6 and flags S").unwrap().columns(),
+            C::SRC_ADDR | C::DST_ADDR | C::TCP_FLAGS | C::PROTOCOL
+        );
+        assert_eq!(Filter::compile("router ip 192.0.2.1 or duration > 10").unwrap().columns(), C::EXPORTER);
+        assert!(Filter::compile("icmp-type 8").unwrap().columns().contains(C::DST_PORT));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::flow::{proto, Flow};
+use crate::store::Columns;
 
 /// A comparison operator (`=`, `>`, `<`, `>=`, `<=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,29 @@ pub(crate) enum NumField {
 }
 
 impl NumField {
+    /// The stored columns `get` reads (times are always read).
+    fn columns(self) -> Columns {
+        match self {
+            NumField::Protocol => Columns::PROTOCOL,
+            NumField::SrcPort => Columns::SRC_PORT,
+            NumField::DstPort | NumField::IcmpType | NumField::IcmpCode => Columns::DST_PORT,
+            NumField::SrcAs => Columns::SRC_AS,
+            NumField::DstAs => Columns::DST_AS,
+            NumField::InIf => Columns::IN_IF,
+            NumField::OutIf => Columns::OUT_IF,
+            NumField::SrcVlan => Columns::SRC_VLAN,
+            NumField::DstVlan => Columns::DST_VLAN,
+            NumField::SrcMask => Columns::SRC_MASK,
+            NumField::DstMask => Columns::DST_MASK,
+            NumField::Tos => Columns::TOS,
+            NumField::TcpFlags => Columns::TCP_FLAGS,
+            NumField::Packets | NumField::Pps => Columns::PACKETS,
+            NumField::Bytes | NumField::Bps => Columns::BYTES,
+            NumField::Duration => Columns::NONE,
+            NumField::Bpp => Columns::PACKETS | Columns::BYTES,
+        }
+    }
+
     #[inline]
     fn get(self, f: &Flow) -> u64 {
         match self {
@@ -103,6 +127,15 @@ pub(crate) enum AddrField {
 }
 
 impl AddrField {
+    fn columns(self) -> Columns {
+        match self {
+            AddrField::Src => Columns::SRC_ADDR,
+            AddrField::Dst => Columns::DST_ADDR,
+            AddrField::Exporter => Columns::EXPORTER,
+            AddrField::NextHop => Columns::NEXT_HOP,
+        }
+    }
+
     #[inline]
     fn get(self, f: &Flow) -> IpKey {
         IpKey::of(match self {
@@ -213,6 +246,16 @@ pub(crate) enum Test {
 }
 
 impl Test {
+    fn columns(&self) -> Columns {
+        match self {
+            Test::Ipv4 | Test::Ipv6 => Columns::SRC_ADDR | Columns::DST_ADDR,
+            Test::Num { field, .. } | Test::NumIn { field, .. } => field.columns(),
+            Test::NumEither { a, b, .. } => a.columns() | b.columns(),
+            Test::FlagsAll { .. } => Columns::TCP_FLAGS,
+            Test::Addr { field, .. } | Test::AddrIn { field, .. } => field.columns(),
+        }
+    }
+
     #[inline]
     fn eval(&self, f: &Flow) -> bool {
         match self {
@@ -249,6 +292,16 @@ impl Node {
             Node::Any(nodes) => nodes.iter().any(|n| n.eval(f)),
             Node::Not(node) => !node.eval(f),
             Node::Test(t) => t.eval(f),
+        }
+    }
+
+    /// Every stored column some test of the tree reads.
+    pub fn columns(&self) -> Columns {
+        match self {
+            Node::True => Columns::NONE,
+            Node::All(nodes) | Node::Any(nodes) => nodes.iter().fold(Columns::NONE, |c, n| c | n.columns()),
+            Node::Not(node) => node.columns(),
+            Node::Test(t) => t.columns(),
         }
     }
 

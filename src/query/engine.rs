@@ -5,62 +5,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use anyhow::Result;
-use hashbrown::HashMap;
 
-use crate::flow::{Counters, Flow};
-use crate::store::{ScanHint, Store};
+use crate::flow::Flow;
+use crate::store::{Columns, Store};
 
-use super::key::{agg_key, agg_key_parts, stat_key_text, stat_keys, GroupKey};
-use super::{rates, Mode, OrderBy, Query, QueryOutput, StatRow};
-
-/// A group's totals and time span.
-#[derive(Clone, Copy, Debug)]
-struct Group {
-    c: Counters,
-    first_ms: u64,
-    last_ms: u64,
-}
-
-impl Default for Group {
-    fn default() -> Self {
-        Group { c: Counters::default(), first_ms: u64::MAX, last_ms: 0 }
-    }
-}
-
-impl Group {
-    #[inline]
-    fn add_flow(&mut self, f: &Flow) {
-        self.c.add_flow(f);
-        self.first_ms = self.first_ms.min(f.first_ms);
-        self.last_ms = self.last_ms.max(f.last_ms);
-    }
-
-    fn merge(&mut self, o: &Group) {
-        self.c.add(&o.c);
-        self.first_ms = self.first_ms.min(o.first_ms);
-        self.last_ms = self.last_ms.max(o.last_ms);
-    }
-
-    fn metric(&self, order: OrderBy) -> f64 {
-        let (pps, bps, bpp) = rates(&self.c, self.last_ms.saturating_sub(self.first_ms));
-        match order {
-            OrderBy::Flows => self.c.flows as f64,
-            OrderBy::Packets => self.c.packets as f64,
-            OrderBy::Bytes => self.c.bytes as f64,
-            OrderBy::Pps => pps as f64,
-            OrderBy::Bps => bps as f64,
-            OrderBy::Bpp => bpp as f64,
-        }
-    }
-}
+use super::groups::{Group, Grouping, Groups};
+use super::key::{agg_key_parts, stat_key_text, GroupKey};
+use super::{Mode, OrderBy, Query, QueryOutput, StatRow, StatTable};
 
 /// Per-thread state of one scan.
 #[derive(Default)]
 struct Partial {
     total: Group,
     scanned: u64,
-    groups: HashMap<GroupKey, Group>,
+    /// One table per grouping of the query (empty for summaries and listings).
+    tables: Vec<Groups>,
     flows: Vec<Flow>,
+    /// Indexes of the current block's flows that pass the filter (reused).
+    selected: Vec<u32>,
 }
 
 /// Keeps only the newest `limit` flows of `v` (by received time), oldest first.
@@ -70,12 +32,71 @@ fn keep_newest(v: &mut Vec<Flow>, limit: usize) {
     v.drain(..cut);
 }
 
+/// The tables a mode fills, in output order.
+fn groupings(mode: &Mode) -> Vec<Grouping> {
+    match mode {
+        Mode::Summary | Mode::List { .. } => Vec::new(),
+        Mode::Stat { field, .. } => vec![Grouping::Stat(*field)],
+        Mode::Stats { stats, .. } => stats.iter().map(|(f, _)| Grouping::Stat(*f)).collect(),
+        Mode::Aggregate { keys, .. } => vec![Grouping::Aggregate(keys.clone())],
+    }
+}
+
+/// The columns a mode reads besides the filter's: counters, and what its tables group by.
+fn columns_needed(mode: &Mode, groupings: &[Grouping]) -> Columns {
+    if matches!(mode, Mode::List { .. }) {
+        return Columns::ALL;
+    }
+    groupings.iter().fold(Columns::PACKETS | Columns::BYTES, |c, g| c | g.columns())
+}
+
+impl Partial {
+    fn new(groupings: &[Grouping]) -> Partial {
+        Partial { tables: groupings.iter().map(Groups::new).collect(), ..Partial::default() }
+    }
+
+    /// Counts the selected flows of a block: table by table, so one table at a time is hot in cache.
+    fn consume<'a>(
+        &mut self,
+        groupings: &[Grouping],
+        mode: &Mode,
+        flows: impl Iterator<Item = &'a Flow> + Clone,
+    ) {
+        for f in flows.clone() {
+            self.total.add_flow(f);
+        }
+        for (table, g) in self.tables.iter_mut().zip(groupings) {
+            for f in flows.clone() {
+                table.add(g, f);
+            }
+        }
+        if let Mode::List { limit } = mode {
+            for f in flows {
+                self.flows.push(*f);
+                if self.flows.len() >= limit.saturating_mul(2).max(2048) {
+                    keep_newest(&mut self.flows, *limit);
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, o: Partial) {
+        self.total.merge(&o.total);
+        self.scanned += o.scanned;
+        for (a, b) in self.tables.iter_mut().zip(o.tables) {
+            a.merge(b);
+        }
+        self.flows.extend(o.flows);
+    }
+}
+
 /// `execute`, adding the number of flows scanned so far to `progress` as it goes
 /// (for a progress line on a terminal).
 pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU64>) -> Result<QueryOutput> {
     let partials: Mutex<Vec<Partial>> = Mutex::new(Vec::new());
     let filter = &q.filter;
     let mode = &q.mode;
+    let groupings = groupings(mode);
     struct Slot<'a> {
         p: Partial,
         sink: &'a Mutex<Vec<Partial>>,
@@ -86,72 +107,71 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
             self.sink.lock().unwrap_or_else(|e| e.into_inner()).push(p);
         }
     }
+    // Blocks whose statistics rule out the filter's required protocol or ports are not read,
+    // and only the columns the filter and the tables use are decoded.
+    let mut hint = filter.scan_hint();
+    hint.columns = columns_needed(mode, &groupings) | filter.columns();
     let stats = store.scan_with_state(
         q.from_ms,
         q.to_ms,
-        &ScanHint::default(),
-        || Slot { p: Partial::default(), sink: &partials },
+        &hint,
+        || Slot { p: Partial::new(&groupings), sink: &partials },
         |slot, block| {
             let p = &mut slot.p;
             p.scanned += block.len() as u64;
             if let Some(pr) = progress {
                 pr.fetch_add(block.len() as u64, Ordering::Relaxed);
             }
-            for f in block.iter().filter(|f| filter.matches(f)) {
-                p.total.add_flow(f);
-                match mode {
-                    Mode::Summary => {}
-                    Mode::Stat { field, .. } => {
-                        stat_keys(*field, f, |k| p.groups.entry(k).or_default().add_flow(f));
-                    }
-                    Mode::Aggregate { keys, .. } => p.groups.entry(agg_key(keys, f)).or_default().add_flow(f),
-                    Mode::List { limit } => {
-                        p.flows.push(*f);
-                        if p.flows.len() >= limit.saturating_mul(2).max(2048) {
-                            keep_newest(&mut p.flows, *limit);
-                        }
-                    }
-                }
+            if filter.is_any() {
+                p.consume(&groupings, mode, block.iter());
+            } else {
+                let mut selected = std::mem::take(&mut p.selected);
+                selected.clear();
+                selected.extend((0..block.len() as u32).filter(|&i| filter.matches(&block[i as usize])));
+                p.consume(&groupings, mode, selected.iter().map(|&i| &block[i as usize]));
+                p.selected = selected;
             }
         },
     )?;
     // rayon's per-thread states are dropped when the scan returns: every Slot has reported.
-    let parts = partials.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut total = Group::default();
-    let mut scanned = 0;
-    let mut groups: HashMap<GroupKey, Group> = HashMap::new();
-    let mut flows = Vec::new();
+    let mut parts = partials.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter();
+    let mut all = parts.next().unwrap_or_else(|| Partial::new(&groupings));
     for p in parts {
-        total.merge(&p.total);
-        scanned += p.scanned;
-        if groups.is_empty() {
-            groups = p.groups;
-        } else {
-            for (k, g) in p.groups {
-                groups.entry(k).or_default().merge(&g);
-            }
-        }
-        flows.extend(p.flows);
+        all.merge(p);
     }
+    let total = all.total;
     let mut out = QueryOutput {
         total: total.c,
         first_ms: if total.c.flows == 0 { 0 } else { total.first_ms },
         last_ms: total.last_ms,
-        flows_scanned: scanned.max(stats.flows_read),
+        flows_scanned: all.scanned.max(stats.flows_read),
         torn_blocks: stats.torn_blocks,
-        groups: groups.len() as u64,
         ..QueryOutput::default()
     };
+    let mut tables = all.tables.into_iter();
     match mode {
         Mode::Summary => {}
         Mode::List { limit } => {
-            keep_newest(&mut flows, *limit);
-            out.flows = flows;
+            keep_newest(&mut all.flows, *limit);
+            out.flows = all.flows;
         }
         Mode::Stat { field, order, limit } => {
+            let groups = tables.next().map(Groups::into_keyed).unwrap_or_default();
+            out.groups = groups.len() as u64;
             out.rows = top_rows(groups, *order, *limit, |k| (stat_key_text(*field, k), Vec::new()));
         }
+        Mode::Stats { stats, limit } => {
+            for ((field, order), table) in stats.iter().zip(tables) {
+                let groups = table.into_keyed();
+                let n = groups.len() as u64;
+                out.groups += n;
+                let rows = top_rows(groups, *order, *limit, |k| (stat_key_text(*field, k), Vec::new()));
+                out.tables.push(StatTable { field: *field, order: *order, groups: n, rows });
+            }
+        }
         Mode::Aggregate { keys, order, limit } => {
+            let groups = tables.next().map(Groups::into_keyed).unwrap_or_default();
+            out.groups = groups.len() as u64;
             out.rows = top_rows(groups, *order, *limit, |k| {
                 let parts = agg_key_parts(keys, k);
                 (parts.join(" "), parts)
@@ -163,7 +183,7 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
 
 /// The `limit` largest groups by `order` (ties: the smaller key first, so output is stable).
 fn top_rows(
-    groups: HashMap<GroupKey, Group>,
+    groups: Vec<(GroupKey, Group)>,
     order: OrderBy,
     limit: usize,
     text: impl Fn(&GroupKey) -> (String, Vec<String>),

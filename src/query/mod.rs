@@ -3,6 +3,7 @@
 //! flow listings. Output writers (line, long, csv, json) are in `output`.
 
 mod engine;
+mod groups;
 pub mod key;
 pub mod output;
 pub mod time;
@@ -183,6 +184,8 @@ pub enum Mode {
     Summary,
     /// `-s field/order -n limit`.
     Stat { field: StatField, order: OrderBy, limit: usize },
+    /// Several `-s` statistics from one scan (nfdump's repeated `-s`), each into `tables`.
+    Stats { stats: Vec<(StatField, OrderBy)>, limit: usize },
     /// Plain flow listing, newest last, at most `limit` (the newest `limit` flows of the window).
     List { limit: usize },
     /// `-A keys` (nfdump's aggregation): flows grouped by the keys, top `limit` by `order`.
@@ -212,10 +215,23 @@ pub struct StatRow {
     pub parts: Vec<String>,
 }
 
+/// One statistic of a `Mode::Stats` query.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatTable {
+    pub field: StatField,
+    pub order: OrderBy,
+    /// Distinct groups before the top-N cut.
+    pub groups: u64,
+    pub rows: Vec<StatRow>,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct QueryOutput {
     pub total: Counters,
     pub rows: Vec<StatRow>,
+    /// `Mode::Stats`: one table per statistic, in the order asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<StatTable>,
     #[serde(skip)]
     pub flows: Vec<Flow>,
     /// Earliest first_ms / latest last_ms of the matching flows (0 when none).
@@ -225,7 +241,7 @@ pub struct QueryOutput {
     pub flows_scanned: u64,
     /// Torn blocks met (crash leftovers or a block being written right now).
     pub torn_blocks: u64,
-    /// Distinct groups before the top-N cut (Stat / Aggregate).
+    /// Distinct groups before the top-N cut (Stat / Aggregate; Stats: summed over its tables).
     pub groups: u64,
 }
 

@@ -89,6 +89,31 @@ impl<'a> Cursor<'a> {
         Err(Truncated)
     }
 
+    /// Steps over `n` varints without decoding them.
+    #[inline]
+    pub fn skip_varints(&mut self, n: usize) -> Result<(), Truncated> {
+        if n == 0 {
+            return Ok(());
+        }
+        let mut left = n;
+        for (i, &b) in self.buf[self.pos..].iter().enumerate() {
+            if b < 0x80 {
+                left -= 1;
+                if left == 0 {
+                    self.pos += i + 1;
+                    return Ok(());
+                }
+            }
+        }
+        Err(Truncated)
+    }
+
+    /// Steps over `n` bytes.
+    #[inline]
+    pub fn skip(&mut self, n: usize) -> Result<(), Truncated> {
+        self.bytes(n).map(|_| ())
+    }
+
     #[inline]
     pub fn varint_u32(&mut self) -> Result<u32, Truncated> {
         u32::try_from(self.varint()?).map_err(|_| Truncated)
@@ -135,6 +160,24 @@ mod tests {
         assert_eq!(c.varint(), Err(Truncated));
         let mut c = Cursor::new(&[0x80, 0x80]);
         assert_eq!(c.varint(), Err(Truncated));
+    }
+
+    #[test]
+    fn skipping_varints_lands_where_decoding_does() {
+        let mut buf = Vec::new();
+        for v in [0u64, 1, 127, 128, 300, u64::MAX, 5] {
+            put_varint(&mut buf, v);
+        }
+        let mut a = Cursor::new(&buf);
+        let mut b = Cursor::new(&buf);
+        for _ in 0..6 {
+            a.varint().unwrap();
+        }
+        b.skip_varints(6).unwrap();
+        assert_eq!(a.pos, b.pos);
+        assert_eq!(b.varint(), Ok(5));
+        assert_eq!(Cursor::new(&buf).skip_varints(8), Err(Truncated));
+        assert_eq!(Cursor::new(&buf).skip_varints(0), Ok(()));
     }
 
     #[test]

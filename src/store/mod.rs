@@ -3,7 +3,9 @@
 //! in-memory index, retention by age and size. On-disk format and crash-safety
 //! rules: docs/storage.md.
 
+mod chunks;
 mod codec;
+mod columns;
 pub mod layout;
 mod reader;
 mod retention;
@@ -22,6 +24,7 @@ use rayon::prelude::*;
 use crate::flow::Flow;
 use crate::rollup::BucketRollup;
 
+pub use columns::Columns;
 pub use reader::{ReadBuffers, ScanHint, SegmentOutcome};
 pub use writer::FlowWriter;
 

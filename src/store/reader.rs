@@ -7,13 +7,18 @@ use std::path::Path;
 
 use crate::flow::Flow;
 
+use super::columns::Columns;
 use super::segment::{
-    decode_block, parse_file_header, BlockHeader, BlockStats, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
+    decode_block_columns, parse_file_header, BlockHeader, BlockStats, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
 };
 
-/// Optional block-skipping constraints a scan may use (all must hold for a flow to matter).
+/// Optional block-skipping constraints a scan may use (all must hold for a flow to matter),
+/// and the columns it reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScanHint {
+    /// Columns decoded into the flows handed to the scan; the other fields hold unspecified
+    /// values (default: all).
+    pub columns: Columns,
     /// Only flows with this IP protocol.
     pub protocol: Option<u8>,
     /// Only flows with this source or destination port.
@@ -122,7 +127,10 @@ pub fn read_segment(
             out.torn_blocks = 1;
             break;
         }
-        if decode_block(&hdr, &hb, &bufs.payload, &mut bufs.scratch, &mut bufs.flows).is_err() {
+        let columns = if wanted { hint.columns } else { Columns::ALL };
+        if decode_block_columns(&hdr, &hb, &bufs.payload, &mut bufs.scratch, &mut bufs.flows, columns)
+            .is_err()
+        {
             out.torn_blocks = 1;
             break;
         }

@@ -1,18 +1,24 @@
 //! The segment file format: a 16-byte file header, then self-contained blocks.
 //!
 //! A block is an 80-byte header (column statistics, lengths, CRC32) followed by
-//! an lz4-compressed payload holding up to `MAX_BLOCK_FLOWS` flows column by
-//! column. See docs/storage.md for the byte layout.
+//! a payload holding up to `MAX_BLOCK_FLOWS` flows column by column, each column
+//! lz4-compressed on its own (`chunks`). See docs/storage.md for the byte layout.
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use crate::flow::{Flow, FlowSource};
 
+use super::chunks::{self, COLUMN_COUNT, DIR_ENTRY_LEN};
 use super::codec::{put_addr, put_varint, unzigzag, zigzag, Cursor, Truncated};
+use super::columns::Columns;
 
 pub const FILE_MAGIC: &[u8; 8] = b"WVNRSEG1";
 pub const FILE_HEADER_LEN: usize = 16;
-pub const BLOCK_MAGIC: &[u8; 4] = b"WVB1";
+/// Blocks this version writes: every column compressed on its own (see `chunks`).
+pub const BLOCK_MAGIC: &[u8; 4] = b"WVB2";
+/// Blocks of format 1 (one LZ4 stream for all columns), still read.
+pub const BLOCK_MAGIC_V1: &[u8; 4] = b"WVB1";
 pub const BLOCK_HEADER_LEN: usize = 80;
 /// Writers cut a block at this many flows (or at each flush).
 pub const BLOCK_FLOWS: usize = 8192;
@@ -87,6 +93,8 @@ impl BlockStats {
 /// A parsed block header. `comp_len` bytes of payload follow it.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockHeader {
+    /// 1 or 2 (the magic).
+    pub version: u8,
     pub stats: BlockStats,
     pub raw_len: u32,
     pub comp_len: u32,
@@ -105,9 +113,11 @@ pub enum BlockError {
 
 impl BlockHeader {
     pub fn parse(h: &[u8; BLOCK_HEADER_LEN]) -> Result<BlockHeader, BlockError> {
-        if &h[0..4] != BLOCK_MAGIC {
-            return Err(BlockError::BadHeader);
-        }
+        let version = match &h[0..4] {
+            m if m == BLOCK_MAGIC => 2,
+            m if m == BLOCK_MAGIC_V1 => 1,
+            _ => return Err(BlockError::BadHeader),
+        };
         let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
         let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap_or([0; 8]));
         let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
@@ -123,12 +133,15 @@ impl BlockHeader {
             max_dst_port: u16_at(38),
             protocols,
         };
-        let hdr = BlockHeader { stats, raw_len: u32_at(8), comp_len: u32_at(12), crc: u32_at(76) };
+        let hdr = BlockHeader { version, stats, raw_len: u32_at(8), comp_len: u32_at(12), crc: u32_at(76) };
         let max_raw = stats.flows.saturating_mul(MAX_FLOW_BYTES);
+        // Format 2: a directory, and per column at most LZ4's worst case.
+        let overhead = if version == 2 { COLUMN_COUNT * (DIR_ENTRY_LEN + 32) } else { 0 };
         if stats.flows == 0
             || stats.flows > MAX_BLOCK_FLOWS
             || hdr.raw_len > max_raw
-            || hdr.comp_len as usize > lz4_flex::block::get_maximum_output_size(hdr.raw_len as usize)
+            || hdr.comp_len as usize
+                > lz4_flex::block::get_maximum_output_size(hdr.raw_len as usize) + overhead
         {
             return Err(BlockError::BadHeader);
         }
@@ -136,7 +149,7 @@ impl BlockHeader {
     }
 
     fn write(&self, h: &mut [u8; BLOCK_HEADER_LEN]) {
-        h[0..4].copy_from_slice(BLOCK_MAGIC);
+        h[0..4].copy_from_slice(if self.version == 1 { BLOCK_MAGIC_V1 } else { BLOCK_MAGIC });
         h[4..8].copy_from_slice(&self.stats.flows.to_le_bytes());
         h[8..12].copy_from_slice(&self.raw_len.to_le_bytes());
         h[12..16].copy_from_slice(&self.comp_len.to_le_bytes());
@@ -164,25 +177,39 @@ pub fn block_crc(header: &[u8; BLOCK_HEADER_LEN], payload: &[u8]) -> u32 {
 #[derive(Default)]
 pub struct BlockEncoder {
     raw: Vec<u8>,
+    /// End offset in `raw` of each column.
+    ends: Vec<usize>,
     tags: Vec<u8>,
     addrs: [Vec<u8>; 4],
     out: Vec<u8>,
 }
 
 impl BlockEncoder {
-    /// The complete block (header + compressed payload) for `flows` (1..=MAX_BLOCK_FLOWS of them).
+    /// The complete block (header + directory + compressed columns) for `flows`
+    /// (1..=MAX_BLOCK_FLOWS of them).
     pub fn encode(&mut self, flows: &[Flow]) -> &[u8] {
         debug_assert!(!flows.is_empty() && flows.len() <= MAX_BLOCK_FLOWS as usize);
         let stats = BlockStats::of(flows);
         self.encode_columns(flows, stats.min_received_ms);
-        let max = lz4_flex::block::get_maximum_output_size(self.raw.len());
+        debug_assert_eq!(self.ends.len(), COLUMN_COUNT);
+        let dir_at = BLOCK_HEADER_LEN;
+        let mut at = dir_at + COLUMN_COUNT * DIR_ENTRY_LEN;
+        let max = lz4_flex::block::get_maximum_output_size(self.raw.len()) + COLUMN_COUNT * 32;
         self.out.clear();
-        self.out.resize(BLOCK_HEADER_LEN + max, 0);
-        let comp_len = lz4_flex::block::compress_into(&self.raw, &mut self.out[BLOCK_HEADER_LEN..])
-            .expect("output sized by get_maximum_output_size");
-        self.out.truncate(BLOCK_HEADER_LEN + comp_len);
-        let mut header =
-            BlockHeader { stats, raw_len: self.raw.len() as u32, comp_len: comp_len as u32, crc: 0 };
+        self.out.resize(at + max, 0);
+        let mut start = 0;
+        for (i, &end) in self.ends.iter().enumerate() {
+            let n = lz4_flex::block::compress_into(&self.raw[start..end], &mut self.out[at..])
+                .expect("output sized by get_maximum_output_size per column");
+            let e = dir_at + i * DIR_ENTRY_LEN;
+            self.out[e..e + 4].copy_from_slice(&((end - start) as u32).to_le_bytes());
+            self.out[e + 4..e + 8].copy_from_slice(&(n as u32).to_le_bytes());
+            at += n;
+            start = end;
+        }
+        self.out.truncate(at);
+        let comp_len = (at - BLOCK_HEADER_LEN) as u32;
+        let mut header = BlockHeader { version: 2, stats, raw_len: self.raw.len() as u32, comp_len, crc: 0 };
         let mut h = [0u8; BLOCK_HEADER_LEN];
         header.write(&mut h);
         header.crc = block_crc(&h, &self.out[BLOCK_HEADER_LEN..]);
@@ -191,20 +218,28 @@ impl BlockEncoder {
         &self.out
     }
 
+    /// Writes the columns one after another into `raw` (the order of `chunks::COLUMNS`),
+    /// noting where each ends.
     fn encode_columns(&mut self, flows: &[Flow], base_ms: u64) {
-        let raw = &mut self.raw;
+        let (raw, ends) = (&mut self.raw, &mut self.ends);
         raw.clear();
+        ends.clear();
+        let varints = |raw: &mut Vec<u8>, ends: &mut Vec<usize>, v: &dyn Fn(&Flow) -> u64| {
+            flows.iter().for_each(|f| put_varint(raw, v(f)));
+            ends.push(raw.len());
+        };
+        let fixed = |raw: &mut Vec<u8>, ends: &mut Vec<usize>, v: &dyn Fn(&Flow, &mut Vec<u8>)| {
+            flows.iter().for_each(|f| v(f, raw));
+            ends.push(raw.len());
+        };
         let mut prev = base_ms;
         for f in flows {
             put_varint(raw, zigzag(f.received_ms.wrapping_sub(prev) as i64));
             prev = f.received_ms;
         }
-        for f in flows {
-            put_varint(raw, zigzag(f.received_ms.wrapping_sub(f.first_ms) as i64));
-        }
-        for f in flows {
-            put_varint(raw, zigzag(f.last_ms.wrapping_sub(f.first_ms) as i64));
-        }
+        ends.push(raw.len());
+        varints(raw, ends, &|f| zigzag(f.received_ms.wrapping_sub(f.first_ms) as i64));
+        varints(raw, ends, &|f| zigzag(f.last_ms.wrapping_sub(f.first_ms) as i64));
         self.tags.clear();
         for a in &mut self.addrs {
             a.clear();
@@ -217,50 +252,31 @@ impl BlockEncoder {
             }
         }
         raw.extend_from_slice(&self.tags);
+        ends.push(raw.len());
         for a in &self.addrs {
             raw.extend_from_slice(a);
+            ends.push(raw.len());
         }
-        for f in flows {
-            put_varint(raw, u64::from(f.domain));
-        }
-        raw.extend(flows.iter().map(|f| f.source as u8));
-        for f in flows {
-            raw.extend_from_slice(&f.src_port.to_le_bytes());
-        }
-        for f in flows {
-            raw.extend_from_slice(&f.dst_port.to_le_bytes());
-        }
-        raw.extend(flows.iter().map(|f| f.protocol));
-        raw.extend(flows.iter().map(|f| f.tcp_flags));
-        raw.extend(flows.iter().map(|f| f.tos));
-        raw.extend(flows.iter().map(|f| f.src_mask));
-        raw.extend(flows.iter().map(|f| f.dst_mask));
-        for col in [|f: &Flow| f.in_if, |f: &Flow| f.out_if, |f: &Flow| f.src_as, |f: &Flow| f.dst_as] {
-            for f in flows {
-                put_varint(raw, u64::from(col(f)));
-            }
-        }
-        for f in flows {
-            put_varint(raw, u64::from(f.src_vlan));
-        }
-        for f in flows {
-            put_varint(raw, u64::from(f.dst_vlan));
-        }
-        for f in flows {
-            raw.extend_from_slice(&f.src_mac);
-        }
-        for f in flows {
-            raw.extend_from_slice(&f.dst_mac);
-        }
-        for f in flows {
-            put_varint(raw, f.packets);
-        }
-        for f in flows {
-            put_varint(raw, f.bytes);
-        }
-        for f in flows {
-            put_varint(raw, u64::from(f.sampling));
-        }
+        varints(raw, ends, &|f| u64::from(f.domain));
+        fixed(raw, ends, &|f, r| r.push(f.source as u8));
+        fixed(raw, ends, &|f, r| r.extend_from_slice(&f.src_port.to_le_bytes()));
+        fixed(raw, ends, &|f, r| r.extend_from_slice(&f.dst_port.to_le_bytes()));
+        fixed(raw, ends, &|f, r| r.push(f.protocol));
+        fixed(raw, ends, &|f, r| r.push(f.tcp_flags));
+        fixed(raw, ends, &|f, r| r.push(f.tos));
+        fixed(raw, ends, &|f, r| r.push(f.src_mask));
+        fixed(raw, ends, &|f, r| r.push(f.dst_mask));
+        varints(raw, ends, &|f| u64::from(f.in_if));
+        varints(raw, ends, &|f| u64::from(f.out_if));
+        varints(raw, ends, &|f| u64::from(f.src_as));
+        varints(raw, ends, &|f| u64::from(f.dst_as));
+        varints(raw, ends, &|f| u64::from(f.src_vlan));
+        varints(raw, ends, &|f| u64::from(f.dst_vlan));
+        fixed(raw, ends, &|f, r| r.extend_from_slice(&f.src_mac));
+        fixed(raw, ends, &|f, r| r.extend_from_slice(&f.dst_mac));
+        varints(raw, ends, &|f| f.packets);
+        varints(raw, ends, &|f| f.bytes);
+        varints(raw, ends, &|f| u64::from(f.sampling));
     }
 }
 
@@ -273,112 +289,126 @@ pub fn decode_block(
     scratch: &mut Vec<u8>,
     out: &mut Vec<Flow>,
 ) -> Result<(), BlockError> {
+    decode_block_columns(header, header_bytes, payload, scratch, out, Columns::ALL)
+}
+
+/// `decode_block`, decoding only `columns` (and the times): the other fields of `out` keep
+/// whatever values they had (unspecified). Format 2 blocks decompress only those columns.
+pub fn decode_block_columns(
+    header: &BlockHeader,
+    header_bytes: &[u8; BLOCK_HEADER_LEN],
+    payload: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<Flow>,
+    columns: Columns,
+) -> Result<(), BlockError> {
     if payload.len() != header.comp_len as usize {
         return Err(BlockError::BadHeader);
     }
     if block_crc(header_bytes, payload) != header.crc {
         return Err(BlockError::BadChecksum);
     }
+    let raw_len = header.raw_len as usize;
+    let n = header.stats.flows as usize;
     scratch.clear();
-    scratch.resize(header.raw_len as usize, 0);
-    match lz4_flex::block::decompress_into(payload, scratch) {
-        Ok(n) if n == header.raw_len as usize => {}
-        _ => return Err(BlockError::BadPayload),
-    }
-    decode_columns(scratch, header.stats.flows as usize, header.stats.min_received_ms, out)
+    scratch.resize(raw_len, 0);
+    let ranges: [Range<usize>; COLUMN_COUNT] = if header.version == 1 {
+        match lz4_flex::block::decompress_into(payload, scratch) {
+            Ok(got) if got == raw_len => {}
+            _ => return Err(BlockError::BadPayload),
+        }
+        chunks::split_v1(scratch, n).map_err(|_| BlockError::BadPayload)?
+    } else {
+        let dir = chunks::parse_directory(payload, raw_len).map_err(|_| BlockError::BadPayload)?;
+        for (i, (raw, comp)) in dir.iter().enumerate() {
+            if !chunks::wanted(i, columns) {
+                continue;
+            }
+            match lz4_flex::block::decompress_into(&payload[comp.clone()], &mut scratch[raw.clone()]) {
+                Ok(got) if got == raw.len() => {}
+                _ => return Err(BlockError::BadPayload),
+            }
+        }
+        dir.map(|(raw, _)| raw)
+    };
+    decode_columns(scratch, &ranges, n, header.stats.min_received_ms, out, columns)
         .map_err(|_| BlockError::BadPayload)
 }
 
-fn decode_columns(raw: &[u8], n: usize, base_ms: u64, out: &mut Vec<Flow>) -> Result<(), Truncated> {
-    out.clear();
-    out.resize(n, Flow::EMPTY);
-    let mut c = Cursor::new(raw);
-    let mut prev = base_ms;
-    for f in out.iter_mut() {
-        prev = prev.wrapping_add(unzigzag(c.varint()?) as u64);
-        f.received_ms = prev;
-    }
-    for f in out.iter_mut() {
-        f.first_ms = f.received_ms.wrapping_sub(unzigzag(c.varint()?) as u64);
-    }
-    for f in out.iter_mut() {
-        f.last_ms = f.first_ms.wrapping_add(unzigzag(c.varint()?) as u64);
-    }
-    let tags = c.bytes(4 * n)?;
-    for col in 0..4 {
-        for (i, f) in out.iter_mut().enumerate() {
-            let a = c.addr(tags[4 * i + col])?;
-            match col {
-                0 => f.exporter = a,
-                1 => f.src_addr = a,
-                2 => f.dst_addr = a,
-                _ => f.next_hop = a,
+/// Decodes column `$i` (all `n` values, exactly filling its bytes) with `$read` when the
+/// projection asks for it.
+macro_rules! column {
+    ($raw:ident, $ranges:ident, $out:ident, $cols:ident, $i:expr, |$c:ident, $f:ident| $read:expr) => {
+        if chunks::wanted($i, $cols) {
+            let mut $c = Cursor::new(&$raw[$ranges[$i].clone()]);
+            for $f in $out.iter_mut() {
+                $read;
+            }
+            if $c.remaining() != 0 {
+                return Err(Truncated);
             }
         }
+    };
+}
+
+fn decode_columns(
+    raw: &[u8],
+    ranges: &[Range<usize>; COLUMN_COUNT],
+    n: usize,
+    base_ms: u64,
+    out: &mut Vec<Flow>,
+    cols: Columns,
+) -> Result<(), Truncated> {
+    if cols == Columns::ALL {
+        out.clear();
+    } else {
+        // Fields outside the projection are left as they are: no need to reset them.
+        out.truncate(n);
     }
-    for f in out.iter_mut() {
-        f.domain = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.source = FlowSource::from_u8(c.u8()?).ok_or(Truncated)?;
-    }
-    for f in out.iter_mut() {
-        f.src_port = c.u16()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_port = c.u16()?;
-    }
-    for f in out.iter_mut() {
-        f.protocol = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.tcp_flags = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.tos = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.src_mask = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_mask = c.u8()?;
-    }
-    for f in out.iter_mut() {
-        f.in_if = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.out_if = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.src_as = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_as = c.varint_u32()?;
-    }
-    for f in out.iter_mut() {
-        f.src_vlan = c.varint_u16()?;
-    }
-    for f in out.iter_mut() {
-        f.dst_vlan = c.varint_u16()?;
-    }
-    for f in out.iter_mut() {
-        f.src_mac.copy_from_slice(c.bytes(6)?);
-    }
-    for f in out.iter_mut() {
-        f.dst_mac.copy_from_slice(c.bytes(6)?);
-    }
-    for f in out.iter_mut() {
-        f.packets = c.varint()?;
-    }
-    for f in out.iter_mut() {
-        f.bytes = c.varint()?;
-    }
-    for f in out.iter_mut() {
-        f.sampling = c.varint_u32()?;
-    }
-    if c.remaining() != 0 {
+    out.resize(n, Flow::EMPTY);
+    let mut prev = base_ms;
+    column!(raw, ranges, out, cols, 0, |c, f| {
+        prev = prev.wrapping_add(unzigzag(c.varint()?) as u64);
+        f.received_ms = prev;
+    });
+    column!(raw, ranges, out, cols, 1, |c, f| f.first_ms =
+        f.received_ms.wrapping_sub(unzigzag(c.varint()?) as u64));
+    column!(raw, ranges, out, cols, 2, |c, f| f.last_ms =
+        f.first_ms.wrapping_add(unzigzag(c.varint()?) as u64));
+    let tags = &raw[ranges[chunks::TAGS].clone()];
+    if chunks::wanted(chunks::TAGS, cols) && tags.len() != 4 * n {
         return Err(Truncated);
     }
+    let set_addr: [fn(&mut Flow, IpAddr); 4] =
+        [|f, a| f.exporter = a, |f, a| f.src_addr = a, |f, a| f.dst_addr = a, |f, a| f.next_hop = a];
+    for (slot, set) in set_addr.into_iter().enumerate() {
+        // Tags are interleaved: flow i's tag for this column is at 4 * i + slot.
+        let mut tag = slot;
+        column!(raw, ranges, out, cols, 4 + slot, |c, f| {
+            set(f, c.addr(tags[tag])?);
+            tag += 4;
+        });
+    }
+    column!(raw, ranges, out, cols, 8, |c, f| f.domain = c.varint_u32()?);
+    column!(raw, ranges, out, cols, 9, |c, f| f.source = FlowSource::from_u8(c.u8()?).ok_or(Truncated)?);
+    column!(raw, ranges, out, cols, 10, |c, f| f.src_port = c.u16()?);
+    column!(raw, ranges, out, cols, 11, |c, f| f.dst_port = c.u16()?);
+    column!(raw, ranges, out, cols, 12, |c, f| f.protocol = c.u8()?);
+    column!(raw, ranges, out, cols, 13, |c, f| f.tcp_flags = c.u8()?);
+    column!(raw, ranges, out, cols, 14, |c, f| f.tos = c.u8()?);
+    column!(raw, ranges, out, cols, 15, |c, f| f.src_mask = c.u8()?);
+    column!(raw, ranges, out, cols, 16, |c, f| f.dst_mask = c.u8()?);
+    column!(raw, ranges, out, cols, 17, |c, f| f.in_if = c.varint_u32()?);
+    column!(raw, ranges, out, cols, 18, |c, f| f.out_if = c.varint_u32()?);
+    column!(raw, ranges, out, cols, 19, |c, f| f.src_as = c.varint_u32()?);
+    column!(raw, ranges, out, cols, 20, |c, f| f.dst_as = c.varint_u32()?);
+    column!(raw, ranges, out, cols, 21, |c, f| f.src_vlan = c.varint_u16()?);
+    column!(raw, ranges, out, cols, 22, |c, f| f.dst_vlan = c.varint_u16()?);
+    column!(raw, ranges, out, cols, 23, |c, f| f.src_mac.copy_from_slice(c.bytes(6)?));
+    column!(raw, ranges, out, cols, 24, |c, f| f.dst_mac.copy_from_slice(c.bytes(6)?));
+    column!(raw, ranges, out, cols, 25, |c, f| f.packets = c.varint()?);
+    column!(raw, ranges, out, cols, 26, |c, f| f.bytes = c.varint()?);
+    column!(raw, ranges, out, cols, 27, |c, f| f.sampling = c.varint_u32()?);
     Ok(())
 }
 
@@ -435,6 +465,86 @@ mod tests {
         let (mut scratch, mut out) = (Vec::new(), Vec::new());
         decode_block(&hdr, &h, payload, &mut scratch, &mut out).unwrap();
         assert_eq!(out, flows);
+    }
+
+    #[test]
+    fn projected_columns_decode_the_same_values() {
+        let flows: Vec<Flow> = (0..1000).map(sample).collect();
+        let mut enc = BlockEncoder::default();
+        let block = enc.encode(&flows).to_vec();
+        let (h, payload) = split(&block);
+        let hdr = BlockHeader::parse(&h).unwrap();
+        let projections = [
+            Columns::NONE,
+            Columns::DST_PORT | Columns::BYTES | Columns::PACKETS,
+            Columns::SRC_ADDR | Columns::NEXT_HOP | Columns::SAMPLING,
+            Columns::EXPORTER | Columns::DST_MAC | Columns::SRC_VLAN | Columns::TOS,
+        ];
+        for cols in projections {
+            let (mut scratch, mut out) = (Vec::new(), Vec::new());
+            decode_block_columns(&hdr, &h, payload, &mut scratch, &mut out, cols).unwrap();
+            let want: Vec<Flow> = flows
+                .iter()
+                .map(|f| {
+                    let pick = |c: Columns| cols.contains(c);
+                    let e = Flow::EMPTY;
+                    Flow {
+                        received_ms: f.received_ms,
+                        first_ms: f.first_ms,
+                        last_ms: f.last_ms,
+                        exporter: if pick(Columns::EXPORTER) { f.exporter } else { e.exporter },
+                        src_addr: if pick(Columns::SRC_ADDR) { f.src_addr } else { e.src_addr },
+                        next_hop: if pick(Columns::NEXT_HOP) { f.next_hop } else { e.next_hop },
+                        dst_port: if pick(Columns::DST_PORT) { f.dst_port } else { 0 },
+                        packets: if pick(Columns::PACKETS) { f.packets } else { 0 },
+                        bytes: if pick(Columns::BYTES) { f.bytes } else { 0 },
+                        sampling: if pick(Columns::SAMPLING) { f.sampling } else { 1 },
+                        dst_mac: if pick(Columns::DST_MAC) { f.dst_mac } else { [0; 6] },
+                        src_vlan: if pick(Columns::SRC_VLAN) { f.src_vlan } else { 0 },
+                        tos: if pick(Columns::TOS) { f.tos } else { 0 },
+                        ..e
+                    }
+                })
+                .collect();
+            assert_eq!(out, want, "{cols:?}");
+        }
+        // A column cut short is refused whatever the projection skips.
+        let mut ranges = chunks::parse_directory(payload, hdr.raw_len as usize).unwrap().map(|(r, _)| r);
+        ranges[0].end -= 1;
+        let raw = vec![0u8; hdr.raw_len as usize];
+        let mut out = Vec::new();
+        for cols in projections {
+            assert!(decode_columns(&raw, &ranges, 1000, hdr.stats.min_received_ms, &mut out, cols).is_err());
+        }
+    }
+
+    /// Blocks written before per-column compression (one LZ4 stream) still read, projected or not.
+    #[test]
+    fn format_1_blocks_still_read() {
+        let flows: Vec<Flow> = (0..700).map(sample).collect();
+        let mut enc = BlockEncoder::default();
+        let v2 = enc.encode(&flows).to_vec();
+        let payload = lz4_flex::block::compress(&enc.raw);
+        let (h2, _) = split(&v2);
+        let mut hdr = BlockHeader::parse(&h2).unwrap();
+        hdr.version = 1;
+        hdr.comp_len = payload.len() as u32;
+        let mut h = [0u8; BLOCK_HEADER_LEN];
+        hdr.write(&mut h);
+        hdr.crc = block_crc(&h, &payload);
+        hdr.write(&mut h);
+        assert_eq!(&h[..4], b"WVB1");
+        let parsed = BlockHeader::parse(&h).unwrap();
+        assert_eq!(parsed.version, 1);
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        decode_block(&parsed, &h, &payload, &mut scratch, &mut out).unwrap();
+        assert_eq!(out, flows);
+        let mut projected = Vec::new();
+        decode_block_columns(&parsed, &h, &payload, &mut scratch, &mut projected, Columns::DST_PORT).unwrap();
+        assert!(projected
+            .iter()
+            .zip(&flows)
+            .all(|(a, b)| a.dst_port == b.dst_port && a.last_ms == b.last_ms));
     }
 
     #[test]

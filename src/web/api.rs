@@ -9,18 +9,17 @@ use serde::Serialize;
 use crate::flow::Counters;
 use crate::live::{ExporterStatus, WorkerStatus};
 use crate::query::{execute, Mode, Query, QueryOutput};
-use crate::rollup::Dimension;
 use crate::store::StoreUsage;
 
 use super::channels::{channel_metas, profile_names};
 use super::error::{ApiError, ApiResult};
-use super::flows::{protocol_name, Csv, FlowRow};
+use super::flows::{Csv, FlowRow};
 use super::overview::{self, OverviewInput};
-use super::params::{now_ms, now_s, stat_field, Params, Unit};
+use super::params::{now_ms, now_s, Params, Unit};
 use super::WebState;
 
 /// Largest top-N table and flow listing one request may ask for.
-const MAX_TOP: usize = 1000;
+pub(super) const MAX_TOP: usize = 1000;
 const MAX_FLOWS: usize = 10_000;
 /// An exporter not heard from for this long is flagged stale.
 const STALE_MS: u64 = 5 * 60 * 1000;
@@ -74,90 +73,6 @@ pub async fn overview(State(state): State<WebState>, params: Params) -> ApiResul
 }
 
 #[derive(Serialize)]
-pub struct TopRow {
-    pub key: String,
-    pub flows: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    /// Averages over the window.
-    pub pps: f64,
-    pub bps: f64,
-    /// Bytes per packet.
-    pub bpp: f64,
-}
-
-#[derive(Serialize)]
-pub struct Drilldown {
-    pub from: u64,
-    pub to: u64,
-    pub dimension: &'static str,
-    pub order: crate::query::OrderBy,
-    pub filter: String,
-    pub total: Counters,
-    pub rows: Vec<TopRow>,
-}
-
-pub async fn drilldown(State(state): State<WebState>, params: Params) -> ApiResult<Response> {
-    let (from, to) = params.window(now_s(), 300)?;
-    let dimension = params.dimension()?;
-    let order = params.order()?;
-    let limit = params.limit("limit", 10, MAX_TOP)?;
-    let filter = params.filter()?;
-    let csv = params.csv()?;
-    let filter_text = filter.source().to_string();
-    let mode = Mode::Stat { field: stat_field(dimension), order, limit };
-    let out = run_query(&state, Query { from_ms: from * 1000, to_ms: to * 1000, filter, mode }).await?;
-    let secs = (to - from) as f64;
-    let rows: Vec<TopRow> = out
-        .rows
-        .into_iter()
-        .map(|r| TopRow {
-            // Protocol numbers as nfdump names them (TCP, UDP, ICMP...).
-            key: match (dimension, r.key.parse::<u8>()) {
-                (Dimension::Protocol, Ok(p)) => protocol_name(p),
-                _ => r.key,
-            },
-            flows: r.counters.flows,
-            packets: r.counters.packets,
-            bytes: r.counters.bytes,
-            pps: r.counters.packets as f64 / secs,
-            bps: r.counters.bytes as f64 * 8.0 / secs,
-            bpp: if r.counters.packets == 0 {
-                0.0
-            } else {
-                r.counters.bytes as f64 / r.counters.packets as f64
-            },
-        })
-        .collect();
-    if csv {
-        let mut doc = Csv::default();
-        doc.row([dimension.as_str(), "flows", "packets", "bytes", "pps", "bps", "bpp"]);
-        for r in &rows {
-            doc.row([
-                r.key.clone(),
-                r.flows.to_string(),
-                r.packets.to_string(),
-                r.bytes.to_string(),
-                format!("{:.3}", r.pps),
-                format!("{:.3}", r.bps),
-                format!("{:.1}", r.bpp),
-            ]);
-        }
-        return Ok(doc.into_response(&format!("top-{}-{from}-{to}.csv", dimension.as_str())));
-    }
-    Ok(Json(Drilldown {
-        from,
-        to,
-        dimension: dimension.as_str(),
-        order,
-        filter: filter_text,
-        total: out.total,
-        rows,
-    })
-    .into_response())
-}
-
-#[derive(Serialize)]
 pub struct FlowList {
     pub from: u64,
     pub to: u64,
@@ -188,7 +103,7 @@ pub async fn flows(State(state): State<WebState>, params: Params) -> ApiResult<R
     Ok(Json(FlowList { from, to, filter: filter_text, total: out.total, flows: rows }).into_response())
 }
 
-async fn run_query(state: &WebState, q: Query) -> ApiResult<QueryOutput> {
+pub(super) async fn run_query(state: &WebState, q: Query) -> ApiResult<QueryOutput> {
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || execute(&store, &q))
         .await
@@ -323,8 +238,8 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/api/drilldown",
-        params: "dimension= order= limit= filter= window format=json|csv",
-        description: "top-N table of one dimension over a window",
+        params: "dimension= | dimensions=a,b,...|all; order= limit= filter= window format=json|csv",
+        description: "top-N table of one dimension (CSV too), or of several from one scan",
     },
     RouteDoc {
         method: "GET",
@@ -337,6 +252,12 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/api/exporters",
         params: "",
         description: "exporters, workers (kernel drops), storage",
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/export",
+        params: "",
+        description: "ClickHouse export: state, backlog, shipped and dropped rows per table kind",
     },
     RouteDoc {
         method: "POST",

@@ -17,7 +17,8 @@ use super::WebState;
 pub async fn metrics(State(state): State<WebState>) -> ApiResult<impl IntoResponse> {
     let snapshot = state.live.snapshot();
     let usage = usage(&state).await?;
-    let body = render(&snapshot, &usage);
+    let mut body = render(&snapshot, &usage);
+    body.push_str(&super::export_api::metrics(state.export.as_ref().map(|h| h.snapshot()).as_ref()));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body))
 }
 

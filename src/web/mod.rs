@@ -5,7 +5,9 @@
 
 mod api;
 mod channels;
+mod drilldown;
 mod error;
+mod export_api;
 mod flows;
 mod metrics;
 mod overview;
@@ -42,6 +44,8 @@ pub struct WebState {
     pub admin_token: Option<String>,
     /// Where `Profiles::save` writes.
     pub data_dir: PathBuf,
+    /// The ClickHouse exporter's status, when `[export.clickhouse]` is configured.
+    pub export: Option<crate::export::StatusHandle>,
 }
 
 /// Largest request body accepted (channel edits are a few hundred bytes).
@@ -55,9 +59,10 @@ pub fn router(state: WebState) -> Router {
         .route("/profiles/{profile}/channels", post(channels::add))
         .route("/profiles/{profile}/channels/{channel}", patch(channels::change).delete(channels::delete))
         .route("/overview", get(api::overview))
-        .route("/drilldown", get(api::drilldown))
+        .route("/drilldown", get(drilldown::drilldown))
         .route("/flows", get(api::flows))
         .route("/exporters", get(api::exporters))
+        .route("/export", get(export_api::export))
         .fallback(api_not_found);
     Router::new()
         .route("/", get(pages::overview))

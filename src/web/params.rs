@@ -112,6 +112,27 @@ impl Params {
         })
     }
 
+    /// `dimensions=src_addr,dst_port,...` (or `all`): several drill-down tables at once.
+    /// None when the parameter is absent.
+    pub fn dimensions(&self) -> ApiResult<Option<Vec<Dimension>>> {
+        let Some(list) = self.get("dimensions") else { return Ok(None) };
+        if list == "all" {
+            return Ok(Some(Dimension::ALL.to_vec()));
+        }
+        let mut out = Vec::new();
+        for name in list.split(',').map(str::trim) {
+            let d = Dimension::ALL.into_iter().find(|d| d.as_str() == name).ok_or_else(|| {
+                let names: Vec<&str> = Dimension::ALL.iter().map(|d| d.as_str()).collect();
+                ApiError::bad(format!("dimensions: {name:?} is not one of {} (or all)", names.join(", ")))
+            })?;
+            if out.contains(&d) {
+                return Err(ApiError::bad(format!("dimensions: {name:?} given twice")));
+            }
+            out.push(d);
+        }
+        Ok(Some(out))
+    }
+
     /// `name` as a count in `1..=max`, `default` when absent.
     pub fn limit(&self, name: &str, default: usize, max: usize) -> ApiResult<usize> {
         match self.get(name) {
@@ -280,5 +301,14 @@ mod tests {
         assert_eq!(params(&[("dimension", "dst_port")]).dimension().unwrap(), Dimension::DstPort);
         assert!(params(&[("dimension", "nope")]).dimension().is_err());
         assert!(params(&[]).dimension().is_err());
+        let ds = params(&[("dimensions", "dst_port,src_addr")]).dimensions().unwrap().unwrap();
+        assert_eq!(ds, vec![Dimension::DstPort, Dimension::SrcAddr]);
+        assert_eq!(
+            params(&[("dimensions", "all")]).dimensions().unwrap().unwrap().len(),
+            Dimension::ALL.len()
+        );
+        assert!(params(&[("dimensions", "dst_port,nope")]).dimensions().is_err());
+        assert!(params(&[("dimensions", "dst_port,dst_port")]).dimensions().is_err());
+        assert_eq!(params(&[]).dimensions().unwrap(), None);
     }
 }

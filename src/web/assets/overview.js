@@ -206,13 +206,14 @@
     $("drill-hint").hidden = true;
     $("sel-label").textContent = `${when(state.sel.from)} – ${when(state.sel.to)}`;
     const base = drillParams();
-    const tops = DIMENSIONS.map(([dim]) =>
-      wvnr.getJSON(`/api/drilldown?${base}&dimension=${dim}&order=${state.order}&limit=10`));
+    // Every table from one scan of the window; the listing runs beside it.
+    const dims = DIMENSIONS.map(([dim]) => dim).join(",");
+    const tops = wvnr.getJSON(`/api/drilldown?${base}&dimensions=${dims}&order=${state.order}&limit=10`);
     const flowsUrl = `/api/flows?${base}&limit=50`;
     const flows = wvnr.getJSON(flowsUrl);
     let results;
     try {
-      results = await Promise.all([Promise.all(tops), flows]);
+      results = await Promise.all([tops, flows]);
     } catch (err) {
       if (gen !== drillGeneration) return;
       showFilterError(err);
@@ -224,9 +225,9 @@
     }
     if (gen !== drillGeneration) return;
     showFilterError(null);
-    const [tables, list] = results;
+    const [multi, list] = results;
     const box = clear($("tops"));
-    tables.forEach((t, i) => box.append(topTable(DIMENSIONS[i], t)));
+    multi.tables.forEach((t, i) => box.append(topTable(DIMENSIONS[i], { total: multi.total, rows: t.rows })));
     drawFlows(list);
     $("flows-csv").href = `${flowsUrl}&format=csv`;
     $("flows-csv").hidden = false;

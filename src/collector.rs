@@ -33,6 +33,11 @@ pub struct Collector {
     pub registry: Arc<ProfileRegistry>,
     /// The UDP ports actually bound (port 0 in the config becomes a real one).
     pub ports: Vec<u16>,
+    /// Workers with this id or above read AF_XDP queues.
+    first_xdp_worker: u32,
+    /// The attached XDP program: detached once the workers have stopped.
+    #[cfg(feature = "xdp")]
+    xdp_program: Option<crate::ingest::xdp::XdpProgram>,
 }
 
 /// What a finished collector did.
@@ -41,6 +46,8 @@ pub struct CollectorSummary {
     pub rollups_written: u64,
     pub flows: u64,
     pub datagrams: u64,
+    /// Of `datagrams`, those read through AF_XDP (the rest came through the UDP sockets).
+    pub xdp_datagrams: u64,
     pub kernel_drops: u64,
 }
 
@@ -110,7 +117,19 @@ impl Collector {
             })?;
         }
 
-        let (tx, rx) = crossbeam_channel::bounded::<WorkerMessage>(n_workers * 16);
+        #[cfg(feature = "xdp")]
+        let (xdp_program, xdp_queues) = match cfg.collector.capture.as_str() {
+            "xdp" => {
+                let capture = start_xdp(cfg, &bound_ports)?;
+                (Some(capture.program), capture.queues)
+            }
+            _ => (None, Vec::new()),
+        };
+        #[cfg(feature = "xdp")]
+        let n_xdp = xdp_queues.len();
+        #[cfg(not(feature = "xdp"))]
+        let n_xdp = 0;
+        let (tx, rx) = crossbeam_channel::bounded::<WorkerMessage>((n_workers + n_xdp) * 16);
         let stop = Arc::new(AtomicBool::new(false));
         let decoder_cfg = DecoderConfig {
             max_exporters: cfg.decoder.max_exporters,
@@ -144,6 +163,33 @@ impl Collector {
                     .spawn(move || worker.run(&stop))?,
             );
         }
+        #[cfg(feature = "xdp")]
+        for (i, queue) in xdp_queues.into_iter().enumerate() {
+            let id = (n_workers + i) as u32;
+            let wcfg = WorkerConfig {
+                id,
+                batch: cfg.collector.batch,
+                flush_every: Duration::from_millis(cfg.store.flush_ms.max(10)),
+                handover_every: Duration::from_secs(2),
+                pin_core: cfg.collector.pin_workers.then_some(i),
+            };
+            let writer = store.writer(id).context("cannot open the store for writing")?;
+            let worker = Worker::new(
+                wcfg,
+                Vec::new(),
+                decoder_cfg.clone(),
+                cfg.decoder.max_exporters,
+                writer,
+                registry.clone(),
+                router.clone(),
+                tx.clone(),
+            )
+            .with_xdp(queue);
+            let stop = stop.clone();
+            workers.push(
+                std::thread::Builder::new().name(format!("wvnr-xdp-{i}")).spawn(move || worker.run(&stop))?,
+            );
+        }
         drop(tx);
         let merger = std::thread::Builder::new().name("wvnr-merge".into()).spawn(move || merger.run(rx))?;
         tracing::info!(
@@ -152,7 +198,18 @@ impl Collector {
             cfg.collector.listen,
             store.dir().display()
         );
-        Ok(Collector { stop, workers, merger: Some(merger), live, store, registry, ports: bound_ports })
+        Ok(Collector {
+            stop,
+            workers,
+            merger: Some(merger),
+            live,
+            store,
+            registry,
+            ports: bound_ports,
+            first_xdp_worker: n_workers as u32,
+            #[cfg(feature = "xdp")]
+            xdp_program,
+        })
     }
 
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
@@ -170,6 +227,8 @@ impl Collector {
                 Err(_) => first_error = first_error.or(Some(anyhow!("a worker thread panicked"))),
             }
         }
+        #[cfg(feature = "xdp")]
+        drop(self.xdp_program.take());
         let merger =
             self.merger.take().expect("stop runs once").join().map_err(|_| anyhow!("the merge panicked"))?;
         let snapshot = self.live.snapshot();
@@ -177,6 +236,12 @@ impl Collector {
             rollups_written: merger.rollups_written,
             flows: snapshot.workers.iter().map(|w| w.flows).sum(),
             datagrams: snapshot.workers.iter().map(|w| w.datagrams).sum(),
+            xdp_datagrams: snapshot
+                .workers
+                .iter()
+                .filter(|w| w.id >= self.first_xdp_worker)
+                .map(|w| w.datagrams)
+                .sum(),
             kernel_drops: snapshot.workers.iter().map(|w| w.kernel_drops).sum(),
         };
         match first_error {
@@ -184,4 +249,27 @@ impl Collector {
             None => Ok(summary),
         }
     }
+}
+
+/// Attaches the XDP program to [collector].interface and binds one AF_XDP socket
+/// per receive queue, saying in the log how it runs.
+#[cfg(feature = "xdp")]
+fn start_xdp(cfg: &Config, ports: &[u16]) -> Result<crate::ingest::xdp::XdpCapture> {
+    use crate::ingest::xdp::{AttachMode, XdpCapture};
+    let interface = cfg.collector.interface.as_deref().unwrap_or_default();
+    let mode = AttachMode::parse(&cfg.collector.xdp_mode)?;
+    let capture = XdpCapture::start(interface, mode, ports, cfg.collector.listen, cfg.collector.batch)?;
+    let zero_copy = capture.queues.iter().filter(|q| q.zero_copy).count();
+    let sockets = match zero_copy {
+        0 => "copy mode (the driver offers no zero-copy)".to_string(),
+        n if n == capture.queues.len() => "zero-copy".to_string(),
+        n => format!("zero-copy on {n}, copy mode on the rest"),
+    };
+    tracing::info!(
+        "AF_XDP on {interface}: XDP program attached in {} mode, {} receive queue(s), one socket each in {sockets}; \
+         fragments and other traffic go on to the UDP sockets",
+        capture.program.mode,
+        capture.queues.len(),
+    );
+    Ok(capture)
 }

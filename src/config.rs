@@ -36,10 +36,13 @@ pub struct CollectorConfig {
     pub rcvbuf: usize,
     /// Datagrams read per recvmmsg call.
     pub batch: usize,
-    /// "socket" (recvmmsg). "xdp" (AF_XDP) is planned and refused for now.
+    /// "socket" (recvmmsg), or "xdp": AF_XDP on `interface` beside the sockets
+    /// (needs a build with `--features xdp`; docs/deployment.md).
     pub capture: String,
     /// Network interface for AF_XDP capture.
     pub interface: Option<String>,
+    /// Where the XDP program runs: "auto" (native, else generic), "native" or "generic".
+    pub xdp_mode: String,
 }
 
 impl Default for CollectorConfig {
@@ -52,6 +55,7 @@ impl Default for CollectorConfig {
             batch: 64,
             capture: "socket".into(),
             interface: None,
+            xdp_mode: "auto".into(),
         }
     }
 }
@@ -215,11 +219,22 @@ impl Config {
         }
         match self.collector.capture.as_str() {
             "socket" => {}
-            "xdp" => bail!(
-                "[collector].capture = \"xdp\": AF_XDP capture is not available in this build yet; \
-                 use \"socket\" (docs/deployment.md)"
+            "xdp" if !cfg!(feature = "xdp") => bail!(
+                "[collector].capture = \"xdp\": this wvnr was built without AF_XDP support; \
+                 rebuild with `cargo build --release --features xdp` or use \"socket\""
             ),
+            "xdp" => {
+                if self.collector.interface.as_deref().unwrap_or("").is_empty() {
+                    bail!("[collector].capture = \"xdp\" needs [collector].interface (or --interface IF)");
+                }
+            }
             other => bail!("[collector].capture {other:?} is not \"socket\" or \"xdp\""),
+        }
+        if !matches!(self.collector.xdp_mode.as_str(), "auto" | "native" | "generic") {
+            bail!(
+                "[collector].xdp_mode {:?} is not \"auto\", \"native\" or \"generic\"",
+                self.collector.xdp_mode
+            );
         }
         let sources = self.effective_sources();
         for (i, s) in sources.iter().enumerate() {
@@ -347,7 +362,24 @@ mod tests {
     fn bad_values_name_the_key() {
         let c = Config::parse("[store]\nmax_age = 'forever'\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("[store].max_age"));
-        let c = Config::parse("[collector]\ncapture = 'xdp'\n").unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("not available"));
+        let c = Config::parse("[collector]\nxdp_mode = 'fast'\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("[collector].xdp_mode"));
+    }
+
+    #[test]
+    fn xdp_capture_needs_the_feature_and_an_interface() {
+        let c = Config::parse("[collector]\ncapture = 'xdp'\ninterface = 'eth0'\nxdp_mode = 'generic'\n")
+            .unwrap();
+        let result = c.validate();
+        if cfg!(feature = "xdp") {
+            result.unwrap();
+            let c = Config::parse("[collector]\ncapture = 'xdp'\n").unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("needs [collector].interface"), "{err}");
+        } else {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("built without AF_XDP") && err.contains("--features xdp"), "{err}");
+            assert!(!err.contains('\n'));
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! segment. Nothing on this path is shared or locked; every ~2 s the tables go
 //! to the merge over a bounded channel, and every second the segment is flushed.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use crate::live::{ExporterStatus, WorkerStatus};
 use crate::merge::{now_ms, WorkerMessage};
 pub use crate::pipeline::resample;
 use crate::pipeline::FlowPath;
-use crate::sources::SourceRouter;
+use crate::sources::{PortSources, SourceRouter};
 use crate::store::FlowWriter;
 
 /// How long a worker lets datagrams queue after a read that did not fill its batch
@@ -61,7 +61,14 @@ pub struct Worker {
     exporter_source: HashMap<IpAddr, usize>,
     max_exporters: usize,
     status: WorkerStatus,
+    /// AF_XDP capture: this worker's receive queue (src/ingest/xdp_worker.rs).
+    #[cfg(feature = "xdp")]
+    xdp: Option<crate::ingest::xdp::XdpQueue>,
 }
+
+#[cfg(feature = "xdp")]
+#[path = "ingest/xdp_worker.rs"]
+mod xdp_worker;
 
 impl Worker {
     #[allow(clippy::too_many_arguments)]
@@ -98,6 +105,8 @@ impl Worker {
             tx,
             exporter_source: HashMap::new(),
             max_exporters,
+            #[cfg(feature = "xdp")]
+            xdp: None,
         }
     }
 
@@ -110,6 +119,8 @@ impl Worker {
         for (i, s) in self.sockets.iter_mut().enumerate() {
             poll.registry().register(s, Token(i), Interest::READABLE).context("cannot register a socket")?;
         }
+        #[cfg(feature = "xdp")]
+        let mut xdp = self.register_xdp(&poll)?;
         let mut events = Events::with_capacity(64);
         let mut batch = RecvBatch::new(self.cfg.batch);
         let mut last_flush = Instant::now();
@@ -130,6 +141,8 @@ impl Worker {
                 // every one or two of them. Full batches (high rates) never wait.
                 std::thread::sleep(COALESCE);
             }
+            #[cfg(feature = "xdp")]
+            self.drain_xdp(&mut xdp, false);
             if last_flush.elapsed() >= self.cfg.flush_every {
                 self.flush_store();
                 last_flush = Instant::now();
@@ -143,6 +156,8 @@ impl Worker {
         for i in 0..self.sockets.len() {
             self.drain_socket(i, &mut batch);
         }
+        #[cfg(feature = "xdp")]
+        self.drain_xdp(&mut xdp, true);
         self.flush_store();
         self.hand_over(true);
         self.path.writer.finish().context("cannot close the store's segment files")?;
@@ -177,37 +192,48 @@ impl Worker {
             let received_ms = now_ms();
             for i in 0..n {
                 let (bytes, from, truncated) = batch.datagram(i);
-                self.status.datagrams += 1;
-                let Some(from) = from else {
-                    self.status.dropped += 1;
-                    continue;
-                };
-                if truncated {
-                    self.status.dropped += 1;
-                    continue;
-                }
-                let Some(source) = port.route(from.ip()) else {
-                    self.status.dropped += 1;
-                    continue;
-                };
-                match crate::wire::sniff(bytes) {
-                    Some(p) if !SourceRouter::accepts(port.protocol, p) => {
-                        self.status.dropped += 1;
-                        continue;
-                    }
-                    _ => {}
-                }
-                if self.exporter_source.len() < self.max_exporters
-                    || self.exporter_source.contains_key(&from.ip())
-                {
-                    self.exporter_source.insert(from.ip(), source);
-                }
-                let sampling = self.router.sources[source].sampling;
-                let profiles = &self.set.compiled;
-                self.path.datagram(bytes, from, received_ms, source, sampling, profiles, &mut self.status);
+                self.handle_datagram(port, bytes, from, truncated, received_ms);
             }
         }
         read
+    }
+
+    /// Routes one datagram to its source, decodes it and counts its flows: the
+    /// same for the socket and the AF_XDP path.
+    fn handle_datagram(
+        &mut self,
+        port: &PortSources,
+        bytes: &[u8],
+        from: Option<SocketAddr>,
+        truncated: bool,
+        received_ms: u64,
+    ) {
+        self.status.datagrams += 1;
+        let Some(from) = from else {
+            self.status.dropped += 1;
+            return;
+        };
+        if truncated {
+            self.status.dropped += 1;
+            return;
+        }
+        let Some(source) = port.route(from.ip()) else {
+            self.status.dropped += 1;
+            return;
+        };
+        match crate::wire::sniff(bytes) {
+            Some(p) if !SourceRouter::accepts(port.protocol, p) => {
+                self.status.dropped += 1;
+                return;
+            }
+            _ => {}
+        }
+        if self.exporter_source.len() < self.max_exporters || self.exporter_source.contains_key(&from.ip()) {
+            self.exporter_source.insert(from.ip(), source);
+        }
+        let sampling = self.router.sources[source].sampling;
+        let profiles = &self.set.compiled;
+        self.path.datagram(bytes, from, received_ms, source, sampling, profiles, &mut self.status);
     }
 
     fn refresh_profiles(&mut self) {

@@ -15,7 +15,8 @@ use crate::store::{Store, StoreConfig};
 #[command(after_help = "Examples:\n  \
     wvnr serve                                  defaults: UDP 2055 (auto), 4739 (IPFIX), 6343 (sFlow), web on 127.0.0.1:8080, data in ./data\n  \
     wvnr serve --config /etc/wvnr/wvnr.toml     see docs/configuration.md for every key\n  \
-    wvnr serve --data /var/lib/wvnr --port 9995 --web 0.0.0.0:8080\n\n\
+    wvnr serve --data /var/lib/wvnr --port 9995 --web 0.0.0.0:8080\n  \
+    wvnr serve --capture xdp --interface eth0   AF_XDP beside the UDP sockets (build with --features xdp)\n\n\
 Stops cleanly on SIGINT/SIGTERM (flushes everything); SIGHUP reloads the profiles.")]
 pub struct Args {
     /// TOML configuration file (defaults work without one).
@@ -37,6 +38,15 @@ pub struct Args {
     /// Worker threads (overrides [collector].workers; 0 = one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// "socket" or "xdp" (overrides [collector].capture; xdp needs a build with --features xdp).
+    #[arg(long, value_name = "MODE")]
+    pub capture: Option<String>,
+    /// Network interface for --capture xdp (overrides [collector].interface).
+    #[arg(long, value_name = "IF")]
+    pub interface: Option<String>,
+    /// Where the XDP program runs: auto, native or generic (overrides [collector].xdp_mode).
+    #[arg(long, value_name = "MODE")]
+    pub xdp_mode: Option<String>,
 }
 
 impl Args {
@@ -57,6 +67,15 @@ impl Args {
         }
         if let Some(n) = self.workers {
             cfg.collector.workers = n;
+        }
+        if let Some(c) = &self.capture {
+            cfg.collector.capture = c.clone();
+        }
+        if let Some(i) = &self.interface {
+            cfg.collector.interface = Some(i.clone());
+        }
+        if let Some(m) = &self.xdp_mode {
+            cfg.collector.xdp_mode = m.clone();
         }
         cfg.validate()?;
         Ok(cfg)
@@ -138,8 +157,9 @@ pub fn serve(cfg: &Config, ready: Option<ReadyHook>) -> Result<()> {
         tracing::info!("ClickHouse export stopped: {}", serde_json::to_string(&status).unwrap_or_default());
     }
     tracing::info!(
-        "stopped: {} datagrams, {} flows, {} rollups written, {} kernel drops",
+        "stopped: {} datagrams ({} via AF_XDP), {} flows, {} rollups written, {} kernel drops",
         summary.datagrams,
+        summary.xdp_datagrams,
         summary.flows,
         summary.rollups_written,
         summary.kernel_drops

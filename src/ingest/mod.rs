@@ -2,6 +2,13 @@
 //! `xdp` feature, AF_XDP. The only module with `unsafe`, each block commented.
 
 pub mod udp;
+#[cfg(feature = "xdp")]
+pub mod xdp;
+// Frame parsing is plain safe code: unit-tested in every build.
+#[cfg(any(feature = "xdp", test))]
+pub mod xdp_packet;
+#[cfg(feature = "xdp")]
+mod xdp_program;
 
 /// Pins the calling thread to `core` (a warning, not an error, when the kernel refuses).
 pub fn pin_to_core(core: usize) {

@@ -1,7 +1,7 @@
 //! Shared by the fuzz targets: how one fuzz input becomes several datagrams from
 //! several exporters, and the invariants every decode must keep.
 //!
-//! Input framing (the seeds use it too, see `src/bin/seeds.rs`): a sequence of
+//! Input framing (the seeds use it too, see tests/decode_fuzz_seeds.rs): a sequence of
 //! `[selector u8][length u16 BE][length bytes]`; a frame cut short by the end of
 //! the input takes what is left. The selector's low 2 bits pick one of four
 //! exporters, the rest how far the clock moves before the datagram (0–6.3 s),

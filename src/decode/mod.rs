@@ -155,12 +155,15 @@ impl Decoder {
 
     /// Decodes one datagram from `exporter`, received at `received_ms` (UTC ms),
     /// sniffing its protocol. Each flow goes to `sink`. Never panics.
-    pub fn decode(
+    ///
+    /// Generic over the sink so a closure is inlined into the record loop (no
+    /// indirect call per flow); `&mut dyn FnMut(&Flow)` works too.
+    pub fn decode<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         datagram: &[u8],
         exporter: SocketAddr,
         received_ms: u64,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> DatagramOutcome {
         match wire::sniff(datagram) {
             Some(p) => self.decode_as(p, datagram, exporter, received_ms, sink),
@@ -174,15 +177,27 @@ impl Decoder {
         }
     }
 
+    /// Like [`Decoder::decode`], appending the datagram's flows to `batch` (which the
+    /// caller clears and reuses: once it has grown, decoding allocates nothing).
+    pub fn decode_into(
+        &mut self,
+        datagram: &[u8],
+        exporter: SocketAddr,
+        received_ms: u64,
+        batch: &mut Vec<Flow>,
+    ) -> DatagramOutcome {
+        self.decode(datagram, exporter, received_ms, &mut |f: &Flow| batch.push(*f))
+    }
+
     /// Like [`Decoder::decode`] with the protocol forced (a datagram of another
     /// version is counted as `BadVersion`).
-    pub fn decode_as(
+    pub fn decode_as<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         protocol: FlowSource,
         datagram: &[u8],
         exporter: SocketAddr,
         received_ms: u64,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> DatagramOutcome {
         let ip = exporter.ip();
         let sampling_override =
@@ -218,13 +233,13 @@ impl Decoder {
         out
     }
 
-    fn decode_sflow(
+    fn decode_sflow<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         datagram: &[u8],
         ip: IpAddr,
         received_ms: u64,
         sampling_override: Option<u32>,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> DatagramOutcome {
         let ex = exporter_slot(&mut self.exporters, &mut self.stats, &self.cfg, ip, FlowSource::Sflow);
         let mut tally = templated::Tally::default();

@@ -11,11 +11,11 @@ use crate::wire::WireError;
 /// Most engines (engine_type, engine_id pairs) tracked per exporter.
 const MAX_ENGINES: usize = 64;
 
-pub(crate) fn decode(
+pub(crate) fn decode<S: FnMut(&Flow) + ?Sized>(
     d: &[u8],
     ex: &mut Exporter,
     ctx: &Ctx,
-    sink: &mut dyn FnMut(&Flow),
+    sink: &mut S,
 ) -> Result<DatagramOutcome, WireError> {
     let p = Packet::new_checked(d)?;
     let engine = u32::from(p.engine_type()) << 8 | u32::from(p.engine_id());

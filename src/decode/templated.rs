@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::exporter::{Domain, Exporter, Pending};
 use super::stats::{DatagramOutcome, DecodeStats};
-use super::template::{apply, finish, Extra, Template, TimeBase};
+use super::template::{finish, Extra, Template, TimeBase};
 use super::DecoderConfig;
 use crate::flow::{Flow, FlowSource};
 use crate::wire::sets::{parse_template, Dialect, SetIter};
@@ -68,7 +68,7 @@ pub(crate) fn decode_data<S: FnMut(&Flow) + ?Sized>(
     while rest.len() >= min {
         let mut flow = proto;
         let mut x = Extra::default();
-        let Some(used) = t.walk(rest, |k, b| apply(k, b, &mut flow, &mut x)) else {
+        let Some(used) = t.read(rest, &mut flow, &mut x) else {
             return (records, Some(WireError::Truncated));
         };
         rest = &rest[used..];

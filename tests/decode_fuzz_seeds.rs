@@ -45,7 +45,6 @@ fn target_of(p: FlowSource) -> &'static str {
     }
 }
 
-
 fn capture_seeds(seeds: &mut Seeds) {
     let mut files: Vec<_> = std::fs::read_dir(common::data_file(""))
         .expect("read test data dir")
@@ -92,7 +91,11 @@ fn encoder_seeds(seeds: &mut Seeds) {
     const NOW: u64 = 1_795_946_400_000;
     let flows: Vec<Flow> = (0..40u32)
         .map(|i| Flow {
-            src_addr: if i % 3 == 0 { "2001:db8::7".parse().unwrap() } else { Ipv4Addr::from(0x0a00_0000 + i).into() },
+            src_addr: if i % 3 == 0 {
+                "2001:db8::7".parse().unwrap()
+            } else {
+                Ipv4Addr::from(0x0a00_0000 + i).into()
+            },
             dst_addr: Ipv4Addr::new(192, 168, 0, 1).into(),
             protocol: [6, 17, 1, 58][i as usize % 4],
             src_port: 1000 + i as u16,

@@ -212,13 +212,15 @@ impl Decoder {
         ex.sampling_override = sampling_override;
         let ctx = Ctx { exporter: ip, source: protocol, received_ms, sampling_override };
         let out = match protocol {
-            FlowSource::NetflowV5 => match v5::decode(datagram, ex, &ctx, sink) {
-                Ok(o) => o,
-                Err(e) => {
-                    self.stats.error(e);
-                    DatagramOutcome { error: Some(e), ..DatagramOutcome::default() }
+            FlowSource::NetflowV5 => {
+                match v5::decode(datagram, ex, &ctx, self.cfg.max_domains_per_exporter, sink) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        self.stats.error(e);
+                        DatagramOutcome { error: Some(e), ..DatagramOutcome::default() }
+                    }
                 }
-            },
+            }
             _ => templated::decode(datagram, ex, &self.cfg, &mut self.stats, &ctx, sink),
         };
         if out.error.is_some() {

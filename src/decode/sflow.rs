@@ -19,8 +19,8 @@ mod tables;
 use std::net::IpAddr;
 
 use self::sample::{flow_from_sample, Context};
-pub(crate) use self::tables::ENTRIES_PER_AGENT;
 use self::tables::Tables;
+pub(crate) use self::tables::ENTRIES_PER_AGENT;
 use super::stats::{DatagramOutcome, DecodeStats};
 use crate::flow::Flow;
 use crate::wire::sflow::{

@@ -8,18 +8,17 @@ use crate::flow::Flow;
 use crate::wire::netflow_v5::Packet;
 use crate::wire::WireError;
 
-/// Most engines (engine_type, engine_id pairs) tracked per exporter.
-const MAX_ENGINES: usize = 64;
-
 pub(crate) fn decode<S: FnMut(&Flow) + ?Sized>(
     d: &[u8],
     ex: &mut Exporter,
     ctx: &Ctx,
+    max_engines: usize,
     sink: &mut S,
 ) -> Result<DatagramOutcome, WireError> {
     let p = Packet::new_checked(d)?;
     let engine = u32::from(p.engine_type()) << 8 | u32::from(p.engine_id());
-    let di = ex.domain(engine, MAX_ENGINES);
+    // Engines (engine_type, engine_id pairs) are v5's domains, under the same cap.
+    let di = ex.domain(engine, max_engines);
     let header_interval = u32::from(p.sampling_interval());
     let sampling =
         ctx.sampling_override.unwrap_or(if header_interval > 1 { header_interval } else { 1 }).max(1);

@@ -1,6 +1,7 @@
 //! A counting global allocator proves the decode path allocates nothing per
 //! record (or per datagram) once templates are known: NetFlow v5, v9 and IPFIX,
-//! including datagrams that re-send identical templates and sampler options.
+//! including datagrams that re-send identical templates and sampler options,
+//! through the per-flow sink and the batch (`decode_into`) API.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -119,5 +120,24 @@ fn no_allocation_per_record_after_warm_up() {
         assert!(flows >= 100, "{protocol:?}: only {flows} flows decoded");
         assert!(bytes > 0);
         assert_eq!(allocs, 0, "{protocol:?} sampling {sampling}: {allocs} allocations for {flows} flows");
+
+        // The batch API: once the caller's Vec has grown, nothing allocates either.
+        let mut dec = Decoder::new(DecoderConfig::default());
+        let mut batch = Vec::new();
+        for d in &all[..8] {
+            batch.clear();
+            dec.decode_into(d, exporter, NOW, &mut batch);
+        }
+        batch.reserve(64);
+        let mut batched = 0u64;
+        let before = allocations();
+        for d in &all[8..] {
+            batch.clear();
+            dec.decode_into(d, exporter, NOW, &mut batch);
+            batched += batch.len() as u64;
+        }
+        let allocs = allocations() - before;
+        assert_eq!(batched, flows, "{protocol:?}: batch and sink disagree");
+        assert_eq!(allocs, 0, "{protocol:?} sampling {sampling}: {allocs} allocations in decode_into");
     }
 }

@@ -82,6 +82,52 @@ fn source_name<S: serde::Serializer>(p: &FlowSource, s: S) -> Result<S::Ok, S::E
     s.serialize_str(p.as_str())
 }
 
+/// Sizes of the decoder's exporter-keyed tables: the largest per-exporter value of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    pub exporters: usize,
+    pub max_domains: usize,
+    pub max_templates: usize,
+    pub max_pending_sets: usize,
+    pub max_pending_bytes: usize,
+    /// Every exporter's held-bytes counter equals the bytes it actually holds.
+    pub pending_bytes_consistent: bool,
+    pub sflow_agents: usize,
+    pub sflow_sources: usize,
+}
+
+impl Default for Footprint {
+    fn default() -> Self {
+        Footprint {
+            exporters: 0,
+            max_domains: 0,
+            max_templates: 0,
+            max_pending_sets: 0,
+            max_pending_bytes: 0,
+            pending_bytes_consistent: true,
+            sflow_agents: 0,
+            sflow_sources: 0,
+        }
+    }
+}
+
+impl Footprint {
+    /// The first cap of `cfg` this footprint exceeds, by name.
+    pub fn exceeded(&self, cfg: &DecoderConfig) -> Option<&'static str> {
+        let checks = [
+            (self.exporters > cfg.max_exporters.max(1), "exporters"),
+            (self.max_domains > cfg.max_domains_per_exporter.max(1), "domains per exporter"),
+            (self.max_templates > cfg.max_templates_per_exporter.max(1), "templates per exporter"),
+            (self.max_pending_sets > cfg.max_pending_sets, "held data sets"),
+            (self.max_pending_bytes > cfg.max_pending_bytes, "held bytes"),
+            (!self.pending_bytes_consistent, "held-bytes counter"),
+            (self.sflow_agents > cfg.max_exporters.max(1), "sflow agents"),
+            (self.sflow_sources > cfg.max_exporters.max(1) * sflow::ENTRIES_PER_AGENT, "sflow data sources"),
+        ];
+        checks.iter().find(|c| c.0).map(|c| c.1)
+    }
+}
+
 /// NetFlow v5/v9, IPFIX and (through [`SflowDecoder`]) sFlow decoder state of one worker.
 pub struct Decoder {
     cfg: DecoderConfig,
@@ -109,12 +155,15 @@ impl Decoder {
 
     /// Decodes one datagram from `exporter`, received at `received_ms` (UTC ms),
     /// sniffing its protocol. Each flow goes to `sink`. Never panics.
-    pub fn decode(
+    ///
+    /// Generic over the sink so a closure is inlined into the record loop (no
+    /// indirect call per flow); `&mut dyn FnMut(&Flow)` works too.
+    pub fn decode<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         datagram: &[u8],
         exporter: SocketAddr,
         received_ms: u64,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> DatagramOutcome {
         match wire::sniff(datagram) {
             Some(p) => self.decode_as(p, datagram, exporter, received_ms, sink),
@@ -128,15 +177,27 @@ impl Decoder {
         }
     }
 
+    /// Like [`Decoder::decode`], appending the datagram's flows to `batch` (which the
+    /// caller clears and reuses: once it has grown, decoding allocates nothing).
+    pub fn decode_into(
+        &mut self,
+        datagram: &[u8],
+        exporter: SocketAddr,
+        received_ms: u64,
+        batch: &mut Vec<Flow>,
+    ) -> DatagramOutcome {
+        self.decode(datagram, exporter, received_ms, &mut |f: &Flow| batch.push(*f))
+    }
+
     /// Like [`Decoder::decode`] with the protocol forced (a datagram of another
     /// version is counted as `BadVersion`).
-    pub fn decode_as(
+    pub fn decode_as<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         protocol: FlowSource,
         datagram: &[u8],
         exporter: SocketAddr,
         received_ms: u64,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> DatagramOutcome {
         let ip = exporter.ip();
         let sampling_override =
@@ -151,13 +212,15 @@ impl Decoder {
         ex.sampling_override = sampling_override;
         let ctx = Ctx { exporter: ip, source: protocol, received_ms, sampling_override };
         let out = match protocol {
-            FlowSource::NetflowV5 => match v5::decode(datagram, ex, &ctx, sink) {
-                Ok(o) => o,
-                Err(e) => {
-                    self.stats.error(e);
-                    DatagramOutcome { error: Some(e), ..DatagramOutcome::default() }
+            FlowSource::NetflowV5 => {
+                match v5::decode(datagram, ex, &ctx, self.cfg.max_domains_per_exporter, sink) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        self.stats.error(e);
+                        DatagramOutcome { error: Some(e), ..DatagramOutcome::default() }
+                    }
                 }
-            },
+            }
             _ => templated::decode(datagram, ex, &self.cfg, &mut self.stats, &ctx, sink),
         };
         if out.error.is_some() {
@@ -172,13 +235,13 @@ impl Decoder {
         out
     }
 
-    fn decode_sflow(
+    fn decode_sflow<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         datagram: &[u8],
         ip: IpAddr,
         received_ms: u64,
         sampling_override: Option<u32>,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> DatagramOutcome {
         let ex = exporter_slot(&mut self.exporters, &mut self.stats, &self.cfg, ip, FlowSource::Sflow);
         let mut tally = templated::Tally::default();
@@ -235,6 +298,23 @@ impl Decoder {
         for ex in self.exporters.values_mut() {
             templated::drop_all_pending(ex, &mut self.stats);
         }
+    }
+
+    /// How much exporter-controlled state the decoder holds now (for the fuzz
+    /// targets' and tests' bounded-memory checks).
+    pub fn footprint(&self) -> Footprint {
+        let mut f = Footprint { exporters: self.exporters.len(), ..Footprint::default() };
+        for e in self.exporters.values() {
+            f.max_domains = f.max_domains.max(e.domains.len());
+            f.max_templates = f.max_templates.max(e.templates.len());
+            f.max_pending_sets = f.max_pending_sets.max(e.pending.len());
+            f.max_pending_bytes = f.max_pending_bytes.max(e.pending_bytes);
+            let held: usize = e.pending.iter().map(|p| p.data.len()).sum();
+            f.pending_bytes_consistent &= held == e.pending_bytes;
+        }
+        f.sflow_agents = self.sflow.agent_count();
+        f.sflow_sources = self.sflow.source_count();
+        f
     }
 
     pub fn stats(&self) -> &DecodeStats {

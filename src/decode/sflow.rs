@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 use self::sample::{flow_from_sample, Context};
 use self::tables::Tables;
+pub(crate) use self::tables::ENTRIES_PER_AGENT;
 use super::stats::{DatagramOutcome, DecodeStats};
 use crate::flow::Flow;
 use crate::wire::sflow::{
@@ -42,14 +43,14 @@ impl SflowDecoder {
 
     /// Decodes one sFlow v5 datagram from `exporter`; `sampling_override` replaces the
     /// datagram's sampling rate when set. Never panics; errors are counted in `stats`.
-    pub fn decode(
+    pub fn decode<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         datagram: &[u8],
         exporter: IpAddr,
         received_ms: u64,
         sampling_override: Option<u32>,
         stats: &mut DecodeStats,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> DatagramOutcome {
         stats.datagrams += 1;
         let mut out = DatagramOutcome::default();
@@ -113,14 +114,14 @@ impl SflowDecoder {
     }
 
     /// Decodes one flow sample into the sink; `Ok(true)` when tracking it evicted a table entry.
-    fn flow_sample(
+    fn flow_sample<S: FnMut(&Flow) + ?Sized>(
         &mut self,
         body: &[u8],
         expanded: bool,
         epoch: u64,
         ctx: &Context,
         out: &mut DatagramOutcome,
-        sink: &mut dyn FnMut(&Flow),
+        sink: &mut S,
     ) -> Result<bool, WireError> {
         let sample = FlowSample::new_checked(body, expanded)?;
         let flow = flow_from_sample(&sample, ctx)?.ok_or(WireError::Unsupported)?;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::exporter::{Domain, Exporter, Pending};
 use super::stats::{DatagramOutcome, DecodeStats};
-use super::template::{apply, finish, Extra, Template, TimeBase};
+use super::template::{finish, Extra, Template, TimeBase};
 use super::DecoderConfig;
 use crate::flow::{Flow, FlowSource};
 use crate::wire::sets::{parse_template, Dialect, SetIter};
@@ -44,7 +44,7 @@ impl Tally {
 /// the domain's samplers / init time; flow records go to `sink`. Returns the
 /// number of records, or the error that stopped the set with the records before it.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn decode_data(
+pub(crate) fn decode_data<S: FnMut(&Flow) + ?Sized>(
     t: &Template,
     body: &[u8],
     domain: &mut Domain,
@@ -52,7 +52,7 @@ pub(crate) fn decode_data(
     base: &TimeBase,
     ctx: &Ctx,
     tally: &mut Tally,
-    sink: &mut dyn FnMut(&Flow),
+    sink: &mut S,
 ) -> (u32, Option<WireError>) {
     let proto = Flow {
         exporter: ctx.exporter,
@@ -68,7 +68,7 @@ pub(crate) fn decode_data(
     while rest.len() >= min {
         let mut flow = proto;
         let mut x = Extra::default();
-        let Some(used) = t.walk(rest, |k, b| apply(k, b, &mut flow, &mut x)) else {
+        let Some(used) = t.read(rest, &mut flow, &mut x) else {
             return (records, Some(WireError::Truncated));
         };
         rest = &rest[used..];
@@ -143,13 +143,13 @@ fn header(d: &[u8], source: FlowSource) -> Result<Header<'_>, WireError> {
 }
 
 /// Decodes one v9 packet or IPFIX message from `ex`.
-pub(crate) fn decode(
+pub(crate) fn decode<S: FnMut(&Flow) + ?Sized>(
     d: &[u8],
     ex: &mut Exporter,
     cfg: &DecoderConfig,
     stats: &mut DecodeStats,
     ctx: &Ctx,
-    sink: &mut dyn FnMut(&Flow),
+    sink: &mut S,
 ) -> DatagramOutcome {
     let mut out = DatagramOutcome::default();
     let h = match header(d, ctx.source) {
@@ -229,7 +229,7 @@ pub(crate) fn finish_outcome(ex: &mut Exporter, out: &mut DatagramOutcome, tally
 /// Installs the template records of one (options) template set; decodes data sets
 /// that were waiting for them.
 #[allow(clippy::too_many_arguments)]
-fn templates(
+fn templates<S: FnMut(&Flow) + ?Sized>(
     body: &[u8],
     dialect: Dialect,
     options: bool,
@@ -240,7 +240,7 @@ fn templates(
     stats: &mut DecodeStats,
     out: &mut DatagramOutcome,
     tally: &mut Tally,
-    sink: &mut dyn FnMut(&Flow),
+    sink: &mut S,
 ) {
     let mut rest = body;
     while rest.len() >= 4 && !rest.iter().all(|&b| b == 0) {
@@ -344,14 +344,14 @@ pub(crate) fn drop_all_pending(ex: &mut Exporter, stats: &mut DecodeStats) {
     }
 }
 
-fn release_pending(
+fn release_pending<S: FnMut(&Flow) + ?Sized>(
     ex: &mut Exporter,
     domain: u32,
     template_id: u16,
     stats: &mut DecodeStats,
     out: &mut DatagramOutcome,
     tally: &mut Tally,
-    sink: &mut dyn FnMut(&Flow),
+    sink: &mut S,
 ) {
     if ex.pending.is_empty() {
         return;

@@ -8,27 +8,25 @@ use crate::flow::Flow;
 use crate::wire::netflow_v5::Packet;
 use crate::wire::WireError;
 
-/// Most engines (engine_type, engine_id pairs) tracked per exporter.
-const MAX_ENGINES: usize = 64;
-
-pub(crate) fn decode(
+pub(crate) fn decode<S: FnMut(&Flow) + ?Sized>(
     d: &[u8],
     ex: &mut Exporter,
     ctx: &Ctx,
-    sink: &mut dyn FnMut(&Flow),
+    max_engines: usize,
+    sink: &mut S,
 ) -> Result<DatagramOutcome, WireError> {
     let p = Packet::new_checked(d)?;
     let engine = u32::from(p.engine_type()) << 8 | u32::from(p.engine_id());
-    let di = ex.domain(engine, MAX_ENGINES);
+    // Engines (engine_type, engine_id pairs) are v5's domains, under the same cap.
+    let di = ex.domain(engine, max_engines);
     let header_interval = u32::from(p.sampling_interval());
     let sampling =
         ctx.sampling_override.unwrap_or(if header_interval > 1 { header_interval } else { 1 }).max(1);
     let base = TimeBase { export_ms: p.export_ms(), sys_uptime: Some(p.sys_uptime()), sys_init_ms: None };
     let export_ms = base.export_ms;
+    let up = p.sys_uptime();
     let mut tally = Tally::default();
-    let mut i = 0;
-    while let Some(r) = p.record(i) {
-        i += 1;
+    for r in p.records() {
         let mut flow = Flow {
             exporter: ctx.exporter,
             source: ctx.source,
@@ -58,7 +56,6 @@ pub(crate) fn decode(
             finish(&mut flow, &x, &base, false);
         } else {
             // Common case inlined: times relative to the header's sysUptime (signed, wrap-safe).
-            let up = p.sys_uptime();
             let at = |t: u32| (export_ms as i64 - i64::from(up.wrapping_sub(t) as i32)).max(0) as u64;
             flow.first_ms = at(r.first());
             flow.last_ms = at(r.last());

@@ -143,6 +143,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn export_ms(&self) -> u64 {
         u64::from(self.unix_secs()) * 1000 + u64::from(self.unix_nsecs() / 1_000_000)
     }
+    /// The `count` flow records in order (one bounds check for all of them).
+    #[inline]
+    pub fn records(&self) -> impl Iterator<Item = FlowRecord<&[u8; RECORD_LEN]>> {
+        let n = usize::from(self.count());
+        let body = self.buffer.as_ref().get(HEADER_LEN..).unwrap_or_default();
+        let (chunks, _) = body.as_chunks::<RECORD_LEN>();
+        chunks[..n.min(chunks.len())].iter().map(|buffer| FlowRecord { buffer })
+    }
     /// The `i`-th flow record; `None` past `count`.
     #[inline]
     pub fn record(&self, i: usize) -> Option<FlowRecord<&[u8; RECORD_LEN]>> {

@@ -28,6 +28,10 @@ use crate::store::FlowWriter;
 /// (at most this much added latency; the socket buffer holds far more).
 const COALESCE: Duration = Duration::from_micros(500);
 
+/// Batches read from one socket before the worker looks at its clock again. A flood that
+/// never lets the socket run dry must not stop flushes, hand-overs or a requested stop.
+pub(crate) const BATCHES_PER_TURN: usize = 64;
+
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     pub id: u32,
@@ -125,24 +129,43 @@ impl Worker {
         let mut batch = RecvBatch::new(self.cfg.batch);
         let mut last_flush = Instant::now();
         let mut last_handover = Instant::now();
+        // Sockets left with data at the end of a turn (epoll is edge-triggered: no new event
+        // comes for data that was already there).
+        let mut backlog: Vec<usize> = Vec::new();
+        let mut ready: Vec<usize> = Vec::new();
+        #[allow(unused_mut)] // only the xdp build sets it
+        let mut xdp_more = false;
         while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = poll.poll(&mut events, Some(Duration::from_millis(100))) {
+            let wait =
+                if backlog.is_empty() && !xdp_more { Duration::from_millis(100) } else { Duration::ZERO };
+            if let Err(e) = poll.poll(&mut events, Some(wait)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(e).context("poll failed");
                 }
             }
+            ready.clear();
+            ready.append(&mut backlog);
+            ready.extend(events.iter().map(|ev| ev.token().0));
+            ready.sort_unstable();
+            ready.dedup();
             let mut received = 0;
-            for ev in events.iter() {
-                received += self.drain_socket(ev.token().0, &mut batch);
+            for &i in &ready {
+                let (n, more) = self.drain_socket(i, &mut batch);
+                received += n;
+                if more {
+                    backlog.push(i);
+                }
             }
-            if received > 0 && received < self.cfg.batch {
+            if backlog.is_empty() && received > 0 && received < self.cfg.batch {
                 // The queue ran dry before a full batch: let datagrams gather for a moment
                 // rather than paying a wake-up, an epoll_wait and an empty recvmmsg for
                 // every one or two of them. Full batches (high rates) never wait.
                 std::thread::sleep(COALESCE);
             }
             #[cfg(feature = "xdp")]
-            self.drain_xdp(&mut xdp, false);
+            {
+                xdp_more = self.drain_xdp(&mut xdp, false);
+            }
             if last_flush.elapsed() >= self.cfg.flush_every {
                 self.flush_store();
                 last_flush = Instant::now();
@@ -152,27 +175,32 @@ impl Worker {
                 last_handover = Instant::now();
             }
         }
-        // Read what is already queued so a clean stop loses nothing the kernel accepted.
+        // Read what is already queued so a clean stop loses nothing the kernel accepted
+        // (bounded: a flood that goes on must not keep the worker from stopping).
         for i in 0..self.sockets.len() {
-            self.drain_socket(i, &mut batch);
+            for _ in 0..64 {
+                if !self.drain_socket(i, &mut batch).1 {
+                    break;
+                }
+            }
         }
         #[cfg(feature = "xdp")]
-        self.drain_xdp(&mut xdp, true);
+        let _ = self.drain_xdp(&mut xdp, true);
         self.flush_store();
         self.hand_over(true);
         self.path.writer.finish().context("cannot close the store's segment files")?;
         Ok(())
     }
 
-    /// Reads socket `index` until the kernel has nothing more (mio is edge-triggered);
-    /// returns how many datagrams it read.
-    fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) -> usize {
-        let Some(&port_index) = self.port_of_socket.get(index) else { return 0 };
+    /// Reads socket `index` until it is empty or `BATCHES_PER_TURN` batches were read:
+    /// (datagrams read, whether it may hold more).
+    fn drain_socket(&mut self, index: usize, batch: &mut RecvBatch) -> (usize, bool) {
+        let Some(&port_index) = self.port_of_socket.get(index) else { return (0, false) };
         let mut read = 0;
         // A cheap Arc clone keeps the port's routing table borrowable while `self` is mutated.
         let router = self.router.clone();
         let port = &router.ports[port_index];
-        loop {
+        for _ in 0..BATCHES_PER_TURN {
             let n = match batch.recv(&self.sockets[index]) {
                 Ok(n) => n,
                 Err(e) => {
@@ -181,7 +209,7 @@ impl Worker {
                 }
             };
             if n == 0 {
-                break;
+                return (read, false);
             }
             read += n;
             if batch.kernel_drops > 0 {
@@ -195,7 +223,7 @@ impl Worker {
                 self.handle_datagram(port, bytes, from, truncated, received_ms);
             }
         }
-        read
+        (read, true)
     }
 
     /// Routes one datagram to its source, decodes it and counts its flows: the

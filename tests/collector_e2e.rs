@@ -14,6 +14,24 @@ struct Serve {
     web: u16,
 }
 
+/// A test that fails midway must not leave a collector running.
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Kills a child process when dropped (a generator still sending when a test fails).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn start_serve(data: &Path, port: u16) -> Serve {
     let web = common::free_tcp_port();
     let child = Command::new(common::wvnr_bin())
@@ -143,9 +161,9 @@ fn kill_9_loses_nothing_that_was_flushed() {
     let sent = totals(&gen(port, "v9", 300, 3, 7));
     // The store flushes at least every second; wait well past that, then kill hard.
     std::thread::sleep(Duration::from_millis(2500));
-    let mut child = serve.child;
-    signal(&child, libc::SIGKILL);
-    child.wait().unwrap();
+    let mut serve = serve;
+    signal(&serve.child, libc::SIGKILL);
+    serve.child.wait().unwrap();
     assert_eq!(totals(&stored_totals(dir.path())), sent);
     // And the collector starts again on the same data directory.
     let serve = start_serve(dir.path(), port);
@@ -167,4 +185,53 @@ fn a_second_collector_on_the_same_port_gets_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("UDP port {port} is in use")), "{err}");
+}
+
+/// The body of `GET path` on the web port.
+fn http_get(web: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", web)).expect("connect to the web port");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
+/// A flood that never lets the socket run dry (the generator sends as fast as it can, far
+/// more than one worker decodes) must not stop the worker's hand-overs, its flushes or a
+/// requested stop.
+#[test]
+fn a_flood_does_not_starve_hand_overs_flushes_or_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_udp_port();
+    let serve = start_serve(dir.path(), port);
+    let mut flood = KillOnDrop(
+        Command::new(common::wvnr_bin())
+            .args(["gen", "--target", &format!("127.0.0.1:{port}"), "--protocol", "v9", "--duration", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wvnr gen"),
+    );
+    // The live view shows the worker's counters while the flood goes on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let counted = loop {
+        let v: Value = serde_json::from_str(&http_get(serve.web, "/api/exporters")).unwrap_or(Value::Null);
+        let datagrams: u64 = v["workers"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|w| w["datagrams"].as_u64()).sum())
+            .unwrap_or(0);
+        if datagrams > 0 || Instant::now() > deadline {
+            break datagrams;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(flood.0.try_wait().unwrap().is_none(), "the generator stopped before the check");
+    assert!(counted > 0, "no hand-over reached the live view during the flood");
+    // A stop while the flood goes on still ends the process (`stop` allows 30 s) and keeps
+    // what was flushed.
+    stop(serve);
+    drop(flood);
+    let stored = stored_totals(dir.path());
+    assert!(stored["flows"].as_u64().unwrap() > 0, "{stored}");
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Token};
 
-use super::Worker;
+use super::{Worker, BATCHES_PER_TURN};
 use crate::ingest::xdp::XdpQueue;
 use crate::ingest::xdp_packet::{parse_frame, FrameError};
 use crate::merge::now_ms;
@@ -42,13 +42,18 @@ impl Worker {
     }
 
     /// Reads the RX ring until it is empty (every wake-up: a ring peek is cheap,
-    /// and it covers a missed edge), then refreshes the kernel's drop counters.
-    pub(super) fn drain_xdp(&mut self, xdp: &mut Option<(XdpQueue, FrameErrors)>, last: bool) {
-        let Some((queue, errors)) = xdp.as_mut() else { return };
+    /// and it covers a missed edge) or a turn's worth of batches was read, then refreshes
+    /// the kernel's drop counters. Returns whether the ring may hold more.
+    pub(super) fn drain_xdp(&mut self, xdp: &mut Option<(XdpQueue, FrameErrors)>, last: bool) -> bool {
+        let Some((queue, errors)) = xdp.as_mut() else { return false };
         let router = self.router.clone();
-        loop {
+        // Bounded like the socket path: a flood must not starve flushes, hand-overs or a stop.
+        let turns = if last { 64 * BATCHES_PER_TURN } else { BATCHES_PER_TURN };
+        let mut more = true;
+        for _ in 0..turns {
             let n = queue.recv();
             if n == 0 {
+                more = false;
                 break;
             }
             self.refresh_profiles();
@@ -115,5 +120,6 @@ impl Worker {
             Err(e) if last => tracing::warn!(worker = self.cfg.id, "cannot read AF_XDP statistics: {e}"),
             Err(_) => {}
         }
+        more
     }
 }

@@ -351,20 +351,12 @@ impl Aggregator {
     /// Counts flows of one source: each run of flows in the same bucket (all the flows of
     /// a datagram share their receive time) costs one bucket lookup.
     pub fn add_batch(&mut self, flows: &[Flow], source: usize, profiles: &[CompiledProfile]) {
-        let mut rest = flows;
-        while let Some(first) = rest.first() {
-            let bucket = bucket_start(first.received_ms);
-            let run = rest
-                .iter()
-                .position(|f| f.received_ms != first.received_ms && bucket_start(f.received_ms) != bucket)
-                .unwrap_or(rest.len());
+        for (bucket, run) in crate::flow::bucket_runs(flows) {
             let (shape, cap) = (&self.shape, self.cap);
-            self.buckets.entry(bucket).or_insert_with(|| BucketTables::new(bucket, shape, cap)).add_batch(
-                &rest[..run],
-                source,
-                profiles,
-            );
-            rest = &rest[run..];
+            self.buckets
+                .entry(bucket)
+                .or_insert_with(|| BucketTables::new(bucket, shape, cap))
+                .add_batch(run, source, profiles);
         }
     }
 

@@ -186,6 +186,24 @@ pub fn bucket_start(unix_ms: u64) -> u64 {
     secs - secs % BUCKET_SECONDS
 }
 
+/// Splits `flows` into runs of consecutive flows of the same 5-minute bucket (by
+/// `received_ms`): (bucket start, run). A datagram's flows share their receive time, so a
+/// batch of them is one run and costs one bucket lookup.
+pub fn bucket_runs(flows: &[Flow]) -> impl Iterator<Item = (u64, &[Flow])> {
+    let mut rest = flows;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let bucket = bucket_start(first.received_ms);
+        let run = rest
+            .iter()
+            .position(|f| f.received_ms != first.received_ms && bucket_start(f.received_ms) != bucket)
+            .unwrap_or(rest.len());
+        let (chunk, tail) = rest.split_at(run);
+        rest = tail;
+        Some((bucket, chunk))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +224,15 @@ mod tests {
         c.add_flow(&f);
         c.add_flow(&f);
         assert_eq!(c, Counters { flows: 2, packets: 6, bytes: 240 });
+    }
+
+    #[test]
+    fn bucket_runs_split_where_the_bucket_changes() {
+        let at = |ms: u64| Flow { received_ms: ms, ..Flow::EMPTY };
+        let flows = [at(1_000), at(2_000), at(299_999), at(300_000), at(300_000), at(1_000)];
+        let runs: Vec<(u64, usize)> = bucket_runs(&flows).map(|(b, r)| (b, r.len())).collect();
+        assert_eq!(runs, vec![(0, 3), (300, 2), (0, 1)]);
+        assert_eq!(bucket_runs(&[]).count(), 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use hashbrown::HashMap;
 
-use crate::flow::{bucket_start, Flow};
+use crate::flow::{bucket_runs, Flow};
 
 use super::layout::{segment_path, sync_dir};
 use super::reader::{read_segment, ReadBuffers, ScanHint};
@@ -70,15 +70,7 @@ impl FlowWriter {
     /// Buffers flows like `append`, looking the segment up once per run of flows in the
     /// same bucket (all the flows of a datagram share their receive time).
     pub fn append_batch(&mut self, flows: &[Flow]) -> Result<()> {
-        let mut rest = flows;
-        while let Some(first) = rest.first() {
-            let bucket = bucket_start(first.received_ms);
-            let run = rest
-                .iter()
-                .position(|f| f.received_ms != first.received_ms && bucket_start(f.received_ms) != bucket)
-                .unwrap_or(rest.len());
-            let (mut chunk, tail) = rest.split_at(run);
-            rest = tail;
+        for (bucket, mut chunk) in bucket_runs(flows) {
             self.open_for(bucket)?;
             let seg = self.open.get_mut(&bucket).expect("opened above");
             seg.active = true;

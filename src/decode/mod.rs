@@ -259,14 +259,7 @@ impl Decoder {
         );
         ex.datagrams += 1;
         ex.last_seen_ms = ex.last_seen_ms.max(received_ms);
-        ex.flows += tally.flows;
-        ex.packets = ex.packets.saturating_add(tally.packets);
-        ex.bytes = ex.bytes.saturating_add(tally.bytes);
-        if tally.sampling.is_some() {
-            ex.sampling = tally.sampling;
-        }
-        ex.missing_flows += out.missing_flows;
-        ex.missing_datagrams += out.missing_datagrams;
+        templated::credit_exporter(ex, &out, &tally);
         if out.error.is_some() {
             ex.errors += 1;
         }

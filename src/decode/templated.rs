@@ -216,6 +216,11 @@ pub(crate) fn note(out: &mut DatagramOutcome, stats: &mut DecodeStats, e: WireEr
 
 pub(crate) fn finish_outcome(ex: &mut Exporter, out: &mut DatagramOutcome, tally: &Tally) {
     out.flows += tally.flows as usize;
+    credit_exporter(ex, out, tally);
+}
+
+/// Adds a decoded datagram's flows, counters, sampling and sequence gaps to its exporter.
+pub(crate) fn credit_exporter(ex: &mut Exporter, out: &DatagramOutcome, tally: &Tally) {
     ex.flows += tally.flows;
     ex.packets = ex.packets.saturating_add(tally.packets);
     ex.bytes = ex.bytes.saturating_add(tally.bytes);

@@ -25,7 +25,7 @@ use crate::flow::Flow;
 use crate::rollup::BucketRollup;
 
 pub use columns::Columns;
-pub use reader::{ReadBuffers, ScanHint, SegmentOutcome};
+pub use reader::{ReadBuffers, RowFilter, ScanHint, SegmentOutcome};
 pub use writer::FlowWriter;
 
 use layout::{parse_segment_name, FLOWS_DIR};
@@ -230,6 +230,25 @@ impl Store {
         I: Fn() -> S + Sync + Send,
         F: Fn(&mut S, &[Flow]) + Sync + Send,
     {
+        self.scan_selected(from_ms, to_ms, hint, None, init, |s, flows, _| f(s, flows))
+    }
+
+    /// `scan_with_state` with an optional row filter applied while decoding (`RowFilter`):
+    /// `f` then gets only the kept flows of each block read (possibly none) and the number
+    /// of the block's flows in the window.
+    pub fn scan_selected<S, I, F>(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        hint: &ScanHint,
+        select: Option<&RowFilter>,
+        init: I,
+        f: F,
+    ) -> Result<ScanStats>
+    where
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, &[Flow], u64) + Sync + Send,
+    {
         let mut stats = ScanStats::default();
         if from_ms >= to_ms {
             return Ok(stats);
@@ -243,9 +262,10 @@ impl Store {
         wanted.par_iter().for_each_init(
             || (ReadBuffers::default(), init()),
             |(bufs, state), (_, path)| {
-                let res = reader::read_segment(path, from_ms, to_ms, hint, false, bufs, &mut |flows| {
-                    f(state, flows)
-                });
+                let res =
+                    reader::read_segment(path, from_ms, to_ms, hint, select, false, bufs, &mut |flows, n| {
+                        f(state, flows, n)
+                    });
                 let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
                 match res {
                     Ok(o) => t.add(&o),

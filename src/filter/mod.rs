@@ -108,6 +108,12 @@ impl Filter {
         self.root.columns()
     }
 
+    /// Whether the filter reads the flows' times (`duration`, `pps`, `bps`): the columns of
+    /// `columns()` are all it reads otherwise.
+    pub fn reads_times(&self) -> bool {
+        self.root.reads_times()
+    }
+
     /// `Some(N)` when the filter is exactly `port N`: callers with many such filters
     /// (profile channels) can look ports up instead of evaluating each.
     pub fn as_port(&self) -> Option<u16> {
@@ -173,6 +179,13 @@ mod tests {
         );
         assert_eq!(Filter::compile("router ip 192.0.2.1 or duration > 10").unwrap().columns(), C::EXPORTER);
         assert!(Filter::compile("icmp-type 8").unwrap().columns().contains(C::DST_PORT));
+        for (text, times) in [
+            ("port 53 and packets > 9", false),
+            ("proto udp and not duration < 10", true),
+            ("bps > 1k", true),
+        ] {
+            assert_eq!(Filter::compile(text).unwrap().reads_times(), times, "{text}");
+        }
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl NumField {
         }
     }
 
+    /// Whether `get` reads the flow's times (first / last seen).
+    fn reads_times(self) -> bool {
+        matches!(self, NumField::Duration | NumField::Pps | NumField::Bps)
+    }
+
     #[inline]
     fn get(self, f: &Flow) -> u64 {
         match self {
@@ -246,6 +251,14 @@ pub(crate) enum Test {
 }
 
 impl Test {
+    fn reads_times(&self) -> bool {
+        match self {
+            Test::Num { field, .. } | Test::NumIn { field, .. } => field.reads_times(),
+            Test::NumEither { a, b, .. } => a.reads_times() || b.reads_times(),
+            _ => false,
+        }
+    }
+
     fn columns(&self) -> Columns {
         match self {
             Test::Ipv4 | Test::Ipv6 => Columns::SRC_ADDR | Columns::DST_ADDR,
@@ -302,6 +315,16 @@ impl Node {
             Node::All(nodes) | Node::Any(nodes) => nodes.iter().fold(Columns::NONE, |c, n| c | n.columns()),
             Node::Not(node) => node.columns(),
             Node::Test(t) => t.columns(),
+        }
+    }
+
+    /// Whether some test of the tree reads the flow's times (`duration`, `pps`, `bps`).
+    pub fn reads_times(&self) -> bool {
+        match self {
+            Node::True => false,
+            Node::All(nodes) | Node::Any(nodes) => nodes.iter().any(Node::reads_times),
+            Node::Not(node) => node.reads_times(),
+            Node::Test(t) => t.reads_times(),
         }
     }
 

@@ -106,7 +106,7 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
     let mut hint = filter.scan_hint();
     hint.columns = columns_needed(mode, &groupings) | filter.columns();
     let keep = |f: &Flow| filter.matches(f);
-    let select = RowFilter { columns: filter.columns(), keep: &keep };
+    let select = RowFilter { columns: filter.columns(), times: filter.reads_times(), keep: &keep };
     let stats = store.scan_selected(
         q.from_ms,
         q.to_ms,

@@ -54,24 +54,33 @@ impl Group {
     }
 }
 
-/// An address as a map key: 32 bytes instead of `GroupKey`'s 80.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AddrKey {
-    bits: u128,
-    v6: bool,
+/// Address groups: IPv4 keys as `u32` (48-byte entries, where a 32-byte key that could hold
+/// either family made them 80): on ~1 M distinct addresses the table's size in cache is
+/// what a statistic costs.
+#[derive(Default)]
+pub struct AddrGroups {
+    v4: HashMap<u32, Group>,
+    v6: HashMap<u128, Group>,
 }
 
-impl AddrKey {
+impl AddrGroups {
     #[inline]
-    fn of(a: &IpAddr) -> AddrKey {
+    fn add(&mut self, a: &IpAddr, f: &Flow) {
         match a {
-            IpAddr::V4(v) => AddrKey { bits: u128::from(u32::from(*v)), v6: false },
-            IpAddr::V6(v) => AddrKey { bits: u128::from(*v), v6: true },
+            IpAddr::V4(v) => self.v4.entry(u32::from(*v)).or_default().add_flow(f),
+            IpAddr::V6(v) => self.v6.entry(u128::from(*v)).or_default().add_flow(f),
         }
     }
 
-    fn group_key(self) -> GroupKey {
-        GroupKey { addr: [self.bits, 0, 0], v6: u8::from(self.v6), num: [0; 6] }
+    fn merge(&mut self, o: AddrGroups) {
+        merge_maps(&mut self.v4, o.v4);
+        merge_maps(&mut self.v6, o.v6);
+    }
+
+    fn into_keyed(self) -> impl Iterator<Item = (GroupKey, Group)> {
+        let key = |bits: u128, v6: bool| GroupKey { addr: [bits, 0, 0], v6: u8::from(v6), num: [0; 6] };
+        let v4 = self.v4.into_iter().map(move |(k, g)| (key(u128::from(k), false), g));
+        v4.chain(self.v6.into_iter().map(move |(k, g)| (key(k, true), g)))
     }
 }
 
@@ -132,7 +141,7 @@ pub enum Groups {
     /// Indexed by the value itself (ports: 65 536 slots, protocols: 256).
     Dense(Vec<Group>),
     Num(HashMap<u32, Group>),
-    Addr(HashMap<AddrKey, Group>),
+    Addr(AddrGroups),
     Wide(HashMap<GroupKey, Group>),
 }
 
@@ -152,7 +161,7 @@ impl Groups {
                 | StatField::OutIf,
             ) => Groups::Num(HashMap::new()),
             Grouping::Stat(StatField::SrcIp | StatField::DstIp | StatField::Ip | StatField::Exporter) => {
-                Groups::Addr(HashMap::new())
+                Groups::Addr(AddrGroups::default())
             }
             Grouping::Stat(StatField::Record) | Grouping::Aggregate(_) => Groups::Wide(HashMap::new()),
         }
@@ -196,7 +205,7 @@ impl Groups {
                 }
             }
             (Groups::Addr(m), Grouping::Stat(field)) => {
-                let mut at = |a: &IpAddr| m.entry(AddrKey::of(a)).or_default().add_flow(f);
+                let mut at = |a: &IpAddr| m.add(a, f);
                 match field {
                     StatField::SrcIp => at(&f.src_addr),
                     StatField::DstIp => at(&f.dst_addr),
@@ -222,7 +231,7 @@ impl Groups {
         match (self, other) {
             (Groups::Dense(a), Groups::Dense(b)) => a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y)),
             (Groups::Num(a), Groups::Num(b)) => merge_maps(a, b),
-            (Groups::Addr(a), Groups::Addr(b)) => merge_maps(a, b),
+            (Groups::Addr(a), Groups::Addr(b)) => a.merge(b),
             (Groups::Wide(a), Groups::Wide(b)) => merge_maps(a, b),
             _ => debug_assert!(false, "merging tables of different kinds"),
         }
@@ -239,7 +248,7 @@ impl Groups {
                 .map(|(i, g)| (num(i as u32), g))
                 .collect(),
             Groups::Num(m) => m.into_iter().map(|(k, g)| (num(k), g)).collect(),
-            Groups::Addr(m) => m.into_iter().map(|(k, g)| (k.group_key(), g)).collect(),
+            Groups::Addr(m) => m.into_keyed().collect(),
             Groups::Wide(m) => m.into_iter().collect(),
         }
     }

@@ -43,6 +43,9 @@ impl ScanHint {
 #[derive(Clone, Copy)]
 pub struct RowFilter<'a> {
     pub columns: Columns,
+    /// Whether `keep` reads the times (otherwise they are decoded only for kept rows when the
+    /// block lies inside the window).
+    pub times: bool,
     pub keep: &'a (dyn Fn(&Flow) -> bool + Sync),
 }
 
@@ -197,10 +200,12 @@ fn decode_selected(
     from_ms: u64,
     to_ms: u64,
 ) -> Result<u64, BlockError> {
-    let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
-    view.decode(&mut bufs.scratch, &mut bufs.flows, sel.columns)?;
     let s = &hdr.stats;
     let whole = s.min_received_ms >= from_ms && s.max_received_ms < to_ms;
+    // Times first only when the window or the filter needs them.
+    let times_first = !whole || sel.times;
+    let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
+    view.decode_with(&mut bufs.scratch, &mut bufs.flows, sel.columns, times_first)?;
     let in_window = if whole {
         bufs.flows.len() as u64
     } else {
@@ -218,8 +223,8 @@ fn decode_selected(
     }
     bufs.flows.truncate(rows.len());
     let rest = columns.without(sel.columns);
-    if !rows.is_empty() && rest != Columns::NONE {
-        view.decode_rows(&mut bufs.scratch, rows, &mut bufs.flows, rest)?;
+    if !rows.is_empty() && (rest != Columns::NONE || !times_first) {
+        view.decode_rows(&mut bufs.scratch, rows, &mut bufs.flows, rest, !times_first)?;
     }
     Ok(in_window)
 }

@@ -416,7 +416,9 @@ mod tests {
         let raw = vec![0u8; hdr.raw_len as usize];
         let mut out = Vec::new();
         for cols in projections {
-            assert!(decode_columns(&raw, &ranges, 1000, hdr.stats.min_received_ms, &mut out, cols).is_err());
+            assert!(
+                decode_columns(&raw, &ranges, 1000, hdr.stats.min_received_ms, &mut out, cols, true).is_err()
+            );
         }
     }
 
@@ -448,13 +450,22 @@ mod tests {
                 view.decode(&mut scratch, &mut out, first).unwrap();
                 let mut picked: Vec<Flow> = rows.iter().map(|&r| out[r as usize]).collect();
                 assert!(picked.iter().zip(rows).all(|(f, &r)| f.dst_port == flows[r as usize].dst_port));
-                view.decode_rows(&mut scratch, rows, &mut picked, Columns::ALL.without(first)).unwrap();
+                view.decode_rows(&mut scratch, rows, &mut picked, Columns::ALL.without(first), false)
+                    .unwrap();
                 let want: Vec<Flow> = rows.iter().map(|&r| flows[r as usize]).collect();
                 assert_eq!(picked, want, "v{} rows {:?}", hdr.version, &rows[..rows.len().min(3)]);
+                // The filter's columns without the times, the times with the rest.
+                let mut view = BlockView::open(hdr, h, payload, &mut scratch).unwrap();
+                let mut untimed = vec![Flow::EMPTY; 3];
+                view.decode_with(&mut scratch, &mut untimed, first, false).unwrap();
+                assert!(untimed.iter().all(|f| f.received_ms == 0 && f.last_ms == 0));
+                let mut picked: Vec<Flow> = rows.iter().map(|&r| untimed[r as usize]).collect();
+                view.decode_rows(&mut scratch, rows, &mut picked, Columns::ALL.without(first), true).unwrap();
+                assert_eq!(picked, want, "v{} untimed", hdr.version);
                 // Rows out of order or out of range are refused, not a panic.
                 let mut two = vec![Flow::EMPTY; 2];
-                assert!(view.decode_rows(&mut scratch, &[5, 5], &mut two, Columns::BYTES).is_err());
-                assert!(view.decode_rows(&mut scratch, &[5, 1000], &mut two, Columns::BYTES).is_err());
+                assert!(view.decode_rows(&mut scratch, &[5, 5], &mut two, Columns::BYTES, true).is_err());
+                assert!(view.decode_rows(&mut scratch, &[5, 1000], &mut two, Columns::BYTES, false).is_err());
             }
         }
         // A column cut short is refused by the row decode too, whichever rows are asked for.

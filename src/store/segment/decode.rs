@@ -28,6 +28,8 @@ pub struct BlockView<'a> {
 }
 
 const ALL_READY: u32 = (1 << COLUMN_COUNT) - 1;
+/// Columns 0..TIMES are the times (received, first, last).
+const TIMES: usize = 3;
 
 impl<'a> BlockView<'a> {
     /// Checks the block's length and checksum and reads its column directory. `scratch`
@@ -83,11 +85,11 @@ impl<'a> BlockView<'a> {
         self.n == 0
     }
 
-    /// Decompresses the columns `cols` reads (and the times) that are not yet.
-    fn load(&mut self, scratch: &mut [u8], cols: Columns) -> Result<(), BlockError> {
+    /// Decompresses the columns `cols` reads (and the times, with `times`) that are not yet.
+    fn load(&mut self, scratch: &mut [u8], cols: Columns, times: bool) -> Result<(), BlockError> {
         let Some(comp) = &self.comp else { return Ok(()) };
         for (i, c) in comp.iter().enumerate() {
-            if self.ready & (1 << i) != 0 || !chunks::wanted(i, cols) {
+            if self.ready & (1 << i) != 0 || !chunks::wanted(i, cols) || (i < TIMES && !times) {
                 continue;
             }
             let raw = self.ranges[i].clone();
@@ -109,23 +111,41 @@ impl<'a> BlockView<'a> {
         out: &mut Vec<Flow>,
         cols: Columns,
     ) -> Result<(), BlockError> {
-        self.load(scratch, cols)?;
-        decode_columns(&scratch[..self.raw_len], &self.ranges, self.n, self.base_ms, out, cols)
+        self.decode_with(scratch, out, cols, true)
+    }
+
+    /// `decode`, leaving the times undecoded (unspecified) unless `times`.
+    pub fn decode_with(
+        &mut self,
+        scratch: &mut [u8],
+        out: &mut Vec<Flow>,
+        cols: Columns,
+        times: bool,
+    ) -> Result<(), BlockError> {
+        self.load(scratch, cols, times)?;
+        let raw = &scratch[..self.raw_len];
+        decode_columns(raw, &self.ranges, self.n, self.base_ms, out, cols, times)
             .map_err(|_| BlockError::BadPayload)
     }
 
-    /// Fills `cols` (not the times) of `out[j]` from row `rows[j]` of the block, leaving
-    /// the other fields as they are. `rows` must be strictly increasing and below `len()`.
+    /// Fills `cols` (and the times, with `times`) of `out[j]` from row `rows[j]` of the
+    /// block, leaving the other fields as they are. `rows` must be strictly increasing and
+    /// below `len()`.
     pub fn decode_rows(
         &mut self,
         scratch: &mut [u8],
         rows: &[u32],
         out: &mut [Flow],
         cols: Columns,
+        times: bool,
     ) -> Result<(), BlockError> {
-        self.load(scratch, cols)?;
-        decode_rows(&scratch[..self.raw_len], &self.ranges, self.n, rows, out, cols)
-            .map_err(|_| BlockError::BadPayload)
+        self.load(scratch, cols, times)?;
+        let raw = &scratch[..self.raw_len];
+        if times {
+            decode_times_at(raw, &self.ranges, self.n, self.base_ms, rows, out)
+                .map_err(|_| BlockError::BadPayload)?;
+        }
+        decode_rows(raw, &self.ranges, self.n, rows, out, cols).map_err(|_| BlockError::BadPayload)
     }
 }
 
@@ -169,6 +189,7 @@ pub(super) fn decode_columns(
     base_ms: u64,
     out: &mut Vec<Flow>,
     cols: Columns,
+    times: bool,
 ) -> Result<(), Truncated> {
     if cols == Columns::ALL {
         out.clear();
@@ -177,15 +198,17 @@ pub(super) fn decode_columns(
         out.truncate(n);
     }
     out.resize(n, Flow::EMPTY);
-    let mut prev = base_ms;
-    column!(raw, ranges, out, cols, 0, |c, f| {
-        prev = prev.wrapping_add(unzigzag(c.varint()?) as u64);
-        f.received_ms = prev;
-    });
-    column!(raw, ranges, out, cols, 1, |c, f| f.first_ms =
-        f.received_ms.wrapping_sub(unzigzag(c.varint()?) as u64));
-    column!(raw, ranges, out, cols, 2, |c, f| f.last_ms =
-        f.first_ms.wrapping_add(unzigzag(c.varint()?) as u64));
+    if times {
+        let mut prev = base_ms;
+        column!(raw, ranges, out, cols, 0, |c, f| {
+            prev = prev.wrapping_add(unzigzag(c.varint()?) as u64);
+            f.received_ms = prev;
+        });
+        column!(raw, ranges, out, cols, 1, |c, f| f.first_ms =
+            f.received_ms.wrapping_sub(unzigzag(c.varint()?) as u64));
+        column!(raw, ranges, out, cols, 2, |c, f| f.last_ms =
+            f.first_ms.wrapping_add(unzigzag(c.varint()?) as u64));
+    }
     let tags = &raw[ranges[chunks::TAGS].clone()];
     if chunks::wanted(chunks::TAGS, cols) && tags.len() != 4 * n {
         return Err(Truncated);
@@ -272,6 +295,61 @@ fn read_value(i: usize, c: &mut Cursor, tags: &[u8], row: usize, f: &mut Flow) -
     Ok(())
 }
 
+/// The times of rows `rows` into `out`: received times are deltas from the previous row, so
+/// every row up to the last one asked for is summed; first / last are per row.
+fn decode_times_at(
+    raw: &[u8],
+    ranges: &[Range<usize>; COLUMN_COUNT],
+    n: usize,
+    base_ms: u64,
+    rows: &[u32],
+    out: &mut [Flow],
+) -> Result<(), Truncated> {
+    check_rows(rows, out, n)?;
+    let mut c = Cursor::new(&raw[ranges[0].clone()]);
+    let (mut prev, mut at) = (base_ms, 0usize);
+    for (f, &row) in out.iter_mut().zip(rows) {
+        while at <= row as usize {
+            prev = prev.wrapping_add(unzigzag(c.varint()?) as u64);
+            at += 1;
+        }
+        f.received_ms = prev;
+    }
+    c.skip_varints(n - at)?;
+    if c.remaining() != 0 {
+        return Err(Truncated);
+    }
+    for i in 1..TIMES {
+        let mut c = Cursor::new(&raw[ranges[i].clone()]);
+        let mut at = 0;
+        for (f, &row) in out.iter_mut().zip(rows) {
+            c.skip_varints(row as usize - at)?;
+            let d = unzigzag(c.varint()?) as u64;
+            if i == 1 {
+                f.first_ms = f.received_ms.wrapping_sub(d);
+            } else {
+                f.last_ms = f.first_ms.wrapping_add(d);
+            }
+            at = row as usize + 1;
+        }
+        c.skip_varints(n - at)?;
+        if c.remaining() != 0 {
+            return Err(Truncated);
+        }
+    }
+    Ok(())
+}
+
+fn check_rows(rows: &[u32], out: &[Flow], n: usize) -> Result<(), Truncated> {
+    if rows.len() != out.len()
+        || rows.windows(2).any(|w| w[0] >= w[1])
+        || rows.last().is_some_and(|&r| r as usize >= n)
+    {
+        return Err(Truncated);
+    }
+    Ok(())
+}
+
 /// `out[j]` gets the values of columns `cols` (times excluded) at row `rows[j]`. Each
 /// column is still checked to exactly fill its bytes, as a full decode checks it.
 pub(super) fn decode_rows(
@@ -292,8 +370,7 @@ pub(super) fn decode_rows(
     if chunks::wanted(chunks::TAGS, cols) && tags.len() != 4 * n {
         return Err(Truncated);
     }
-    // Columns 0..3 are the times, decoded with the filter's columns.
-    for (i, &(kind, _)) in COLUMNS.iter().enumerate().skip(3) {
+    for (i, &(kind, _)) in COLUMNS.iter().enumerate().skip(TIMES) {
         if i == chunks::TAGS || !chunks::wanted(i, cols) {
             continue;
         }

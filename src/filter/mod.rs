@@ -83,6 +83,12 @@ impl Filter {
         self.root.eval(flow)
     }
 
+    /// Keeps the indexes in `rows` of the flows of `flows` that match (an index out of range
+    /// is dropped). The same answers as `matches`, evaluated a test at a time.
+    pub fn retain_matching(&self, flows: &[Flow], rows: &mut Vec<u32>) {
+        self.root.retain(flows, rows);
+    }
+
     /// `out[i] = matches(&flows[i])`, reusing `out`'s allocation.
     pub fn matches_batch(&self, flows: &[Flow], out: &mut Vec<bool>) {
         out.clear();
@@ -161,6 +167,13 @@ mod tests {
         f.matches_batch(&flows, &mut out);
         assert_eq!(out, vec![true, false, true]);
         assert_eq!(f.count(&flows), 2);
+        let mut rows = vec![0, 1, 2, 7];
+        f.retain_matching(&flows, &mut rows);
+        assert_eq!(rows, vec![0, 2]);
+        let nested = Filter::compile("(port 53 or port 80) and not src port 53").unwrap();
+        let mut rows = vec![0, 1, 2];
+        nested.retain_matching(&flows, &mut rows);
+        assert_eq!(rows, vec![0, 1]);
     }
 
     #[test]

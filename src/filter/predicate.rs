@@ -308,6 +308,24 @@ impl Node {
         }
     }
 
+    /// Keeps the indexes of `rows` whose flow matches: a test at a time over the rows still
+    /// in for `and`s (one predictable loop each, instead of a tree walk per flow).
+    pub fn retain(&self, flows: &[Flow], rows: &mut Vec<u32>) {
+        match self {
+            Node::True => {}
+            Node::All(nodes) => {
+                for n in nodes {
+                    if rows.is_empty() {
+                        break;
+                    }
+                    n.retain(flows, rows);
+                }
+            }
+            Node::Test(t) => rows.retain(|&i| flows.get(i as usize).is_some_and(|f| t.eval(f))),
+            _ => rows.retain(|&i| flows.get(i as usize).is_some_and(|f| self.eval(f))),
+        }
+    }
+
     /// Every stored column some test of the tree reads.
     pub fn columns(&self) -> Columns {
         match self {

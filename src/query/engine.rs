@@ -105,7 +105,7 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
     // others only for the flows it keeps.
     let mut hint = filter.scan_hint();
     hint.columns = columns_needed(mode, &groupings) | filter.columns();
-    let keep = |f: &Flow| filter.matches(f);
+    let keep = |flows: &[Flow], rows: &mut Vec<u32>| filter.retain_matching(flows, rows);
     let select = RowFilter { columns: filter.columns(), times: filter.reads_times(), keep: &keep };
     let stats = store.scan_selected(
         q.from_ms,

@@ -46,7 +46,8 @@ pub struct RowFilter<'a> {
     /// Whether `keep` reads the times (otherwise they are decoded only for kept rows when the
     /// block lies inside the window).
     pub times: bool,
-    pub keep: &'a (dyn Fn(&Flow) -> bool + Sync),
+    /// Keeps the indexes of `rows` (increasing, into the flows) whose flow matches.
+    pub keep: &'a (dyn Fn(&[Flow], &mut Vec<u32>) + Sync),
 }
 
 /// Reusable per-thread buffers.
@@ -206,18 +207,16 @@ fn decode_selected(
     let times_first = !whole || sel.times;
     let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
     view.decode_with(&mut bufs.scratch, &mut bufs.flows, sel.columns, times_first)?;
-    let in_window = if whole {
-        bufs.flows.len() as u64
-    } else {
-        bufs.flows.iter().filter(|fl| fl.received_ms >= from_ms && fl.received_ms < to_ms).count() as u64
-    };
     let rows = &mut bufs.rows;
     rows.clear();
-    for (i, fl) in bufs.flows.iter().enumerate() {
-        if (whole || (fl.received_ms >= from_ms && fl.received_ms < to_ms)) && (sel.keep)(fl) {
-            rows.push(i as u32);
-        }
+    if whole {
+        rows.extend(0..bufs.flows.len() as u32);
+    } else {
+        let inside = |(_, fl): &(usize, &Flow)| fl.received_ms >= from_ms && fl.received_ms < to_ms;
+        rows.extend(bufs.flows.iter().enumerate().filter(inside).map(|(i, _)| i as u32));
     }
+    let in_window = rows.len() as u64;
+    (sel.keep)(&bufs.flows, rows);
     for (j, &i) in rows.iter().enumerate() {
         bufs.flows[j] = bufs.flows[i as usize];
     }

@@ -59,9 +59,7 @@ impl Partial {
             self.total.add_flow(f);
         }
         for (table, g) in self.tables.iter_mut().zip(groupings) {
-            for f in flows {
-                table.add(g, f);
-            }
+            table.add_block(g, flows);
         }
         if let Mode::List { limit } = mode {
             for f in flows {

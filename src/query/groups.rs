@@ -11,6 +11,7 @@ use crate::flow::{Counters, Flow};
 use crate::store::Columns;
 
 use super::key::{agg_key, stat_keys, GroupKey};
+use super::v4_table::V4Table;
 use super::{rates, AggField, OrderBy, StatField};
 
 /// A group's totals and time span.
@@ -23,11 +24,15 @@ pub struct Group {
 
 impl Default for Group {
     fn default() -> Self {
-        Group { c: Counters::default(), first_ms: u64::MAX, last_ms: 0 }
+        Group::EMPTY
     }
 }
 
 impl Group {
+    /// No flow yet.
+    pub const EMPTY: Group =
+        Group { c: Counters { flows: 0, packets: 0, bytes: 0 }, first_ms: u64::MAX, last_ms: 0 };
+
     #[inline]
     pub fn add_flow(&mut self, f: &Flow) {
         self.c.add_flow(f);
@@ -59,7 +64,7 @@ impl Group {
 /// what a statistic costs.
 #[derive(Default)]
 pub struct AddrGroups {
-    v4: HashMap<u32, Group>,
+    v4: V4Table,
     v6: HashMap<u128, Group>,
 }
 
@@ -67,19 +72,34 @@ impl AddrGroups {
     #[inline]
     fn add(&mut self, a: &IpAddr, f: &Flow) {
         match a {
-            IpAddr::V4(v) => self.v4.entry(u32::from(*v)).or_default().add_flow(f),
+            IpAddr::V4(v) => self.v4.group(u32::from(*v)).add_flow(f),
             IpAddr::V6(v) => self.v6.entry(u128::from(*v)).or_default().add_flow(f),
         }
     }
 
+    /// Counts every flow of `flows` under its address `addr(f)`: IPv4 addresses through
+    /// `V4Table::add_all`, which overlaps the table's cache misses.
+    #[inline]
+    fn add_block(&mut self, flows: &[Flow], addr: impl Fn(&Flow) -> &IpAddr) {
+        if flows.iter().any(|f| addr(f).is_ipv6()) {
+            flows.iter().for_each(|f| self.add(addr(f), f));
+            return;
+        }
+        let key = |i: usize| match addr(&flows[i]) {
+            IpAddr::V4(v) => u32::from(*v),
+            IpAddr::V6(_) => 0, // not reached: checked above
+        };
+        self.v4.add_all(flows.len(), key, |i, g| g.add_flow(&flows[i]));
+    }
+
     fn merge(&mut self, o: AddrGroups) {
-        merge_maps(&mut self.v4, o.v4);
+        self.v4.merge(o.v4);
         merge_maps(&mut self.v6, o.v6);
     }
 
     fn into_keyed(self) -> impl Iterator<Item = (GroupKey, Group)> {
         let key = |bits: u128, v6: bool| GroupKey { addr: [bits, 0, 0], v6: u8::from(v6), num: [0; 6] };
-        let v4 = self.v4.into_iter().map(move |(k, g)| (key(u128::from(k), false), g));
+        let v4 = self.v4.into_groups().map(move |(k, g)| (key(u128::from(k), false), g));
         v4.chain(self.v6.into_iter().map(move |(k, g)| (key(k, true), g)))
     }
 }
@@ -227,6 +247,20 @@ impl Groups {
         }
     }
 
+    /// `add` for every flow of a block (address tables overlap their cache misses).
+    pub fn add_block(&mut self, g: &Grouping, flows: &[Flow]) {
+        match (self, g) {
+            (Groups::Addr(m), Grouping::Stat(StatField::SrcIp)) => m.add_block(flows, |f| &f.src_addr),
+            (Groups::Addr(m), Grouping::Stat(StatField::DstIp)) => m.add_block(flows, |f| &f.dst_addr),
+            (Groups::Addr(m), Grouping::Stat(StatField::Ip)) => {
+                m.add_block(flows, |f| &f.src_addr);
+                m.add_block(flows, |f| &f.dst_addr);
+            }
+            (Groups::Addr(m), Grouping::Stat(StatField::Exporter)) => m.add_block(flows, |f| &f.exporter),
+            (table, g) => flows.iter().for_each(|f| table.add(g, f)),
+        }
+    }
+
     pub fn merge(&mut self, other: Groups) {
         match (self, other) {
             (Groups::Dense(a), Groups::Dense(b)) => a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y)),
@@ -306,7 +340,12 @@ mod tests {
             // Two halves merged, as two scan threads would.
             let (mut a, mut b) = (Groups::new(&g), Groups::new(&g));
             flows[..250].iter().for_each(|f| a.add(&g, f));
-            flows[250..].iter().for_each(|f| b.add(&g, f));
+            b.add_block(&g, &flows[250..400]);
+            b.add_block(
+                &g,
+                &flows[400..].iter().filter(|f| f.src_addr.is_ipv4()).copied().collect::<Vec<_>>(),
+            );
+            flows[400..].iter().filter(|f| f.src_addr.is_ipv6()).for_each(|f| b.add(&g, f));
             a.merge(b);
             let mut got: Vec<(GroupKey, u64, u64)> =
                 a.into_keyed().into_iter().map(|(k, g)| (k, g.c.flows, g.c.bytes)).collect();

@@ -257,6 +257,16 @@ impl Groups {
                 m.add_block(flows, |f| &f.dst_addr);
             }
             (Groups::Addr(m), Grouping::Stat(StatField::Exporter)) => m.add_block(flows, |f| &f.exporter),
+            // Ports and protocols: one tight loop per block instead of a dispatch per flow.
+            (Groups::Dense(v), Grouping::Stat(StatField::DstPort)) if v.len() > usize::from(u16::MAX) => {
+                flows.iter().for_each(|f| v[usize::from(f.dst_port)].add_flow(f))
+            }
+            (Groups::Dense(v), Grouping::Stat(StatField::SrcPort)) if v.len() > usize::from(u16::MAX) => {
+                flows.iter().for_each(|f| v[usize::from(f.src_port)].add_flow(f))
+            }
+            (Groups::Dense(v), Grouping::Stat(StatField::Proto)) if v.len() > usize::from(u8::MAX) => {
+                flows.iter().for_each(|f| v[usize::from(f.protocol)].add_flow(f))
+            }
             (table, g) => flows.iter().for_each(|f| table.add(g, f)),
         }
     }

@@ -90,6 +90,18 @@ impl<'a> Cursor<'a> {
 
     #[inline(never)]
     fn varint_slow(&mut self) -> Result<u64, Truncated> {
+        // With ten bytes left (the longest varint) no byte needs its own bounds check.
+        if let Some(ten) = self.buf.get(self.pos..self.pos + 10) {
+            let mut v = 0u64;
+            for (i, &b) in ten.iter().enumerate() {
+                v |= u64::from(b & 0x7f) << (7 * i);
+                if b < 0x80 {
+                    self.pos += i + 1;
+                    return Ok(v);
+                }
+            }
+            return Err(Truncated);
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -185,6 +197,13 @@ mod tests {
         assert_eq!(c.varint(), Err(Truncated));
         let mut c = Cursor::new(&[0x80, 0x80]);
         assert_eq!(c.varint(), Err(Truncated));
+        // The same values followed by padding (the ten-byte path) and an 11-byte run.
+        out.extend_from_slice(&[0; 10]);
+        let mut c = Cursor::new(&out);
+        for v in vals {
+            assert_eq!(c.varint().unwrap(), v);
+        }
+        assert_eq!(Cursor::new(&[0xff; 12]).varint(), Err(Truncated));
     }
 
     #[test]

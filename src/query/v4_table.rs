@@ -1,6 +1,6 @@
 //! Groups keyed by IPv4 address, for address statistics: an open-addressing table with
-//! linear probing whose slot for a key is touched a few flows before the key is counted,
-//! so several cache misses are in flight at once. With ~1 M distinct addresses the table
+//! linear probing whose slots for a batch of keys are loaded before the keys are counted,
+//! so many cache misses are in flight at once. With ~1 M distinct addresses the table
 //! is far larger than the CPU caches and those misses are what a statistic costs.
 //! Keys are addresses we stored ourselves: a multiplicative hash, no DoS-resistant one.
 
@@ -8,8 +8,8 @@ use super::groups::Group;
 
 /// The key that marks an empty slot; the group of that address itself is kept apart.
 const EMPTY: u32 = u32::MAX;
-/// How many keys ahead a slot is touched.
-const AHEAD: usize = 8;
+/// Keys whose slots are loaded before they are counted (their cache lines fit in L2).
+const BATCH: usize = 2048;
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -69,25 +69,29 @@ impl V4Table {
         }
     }
 
-    /// Loads the home slot of `key` so that the miss overlaps other work (a read whose
-    /// value is kept, so it cannot be optimised away).
-    #[inline]
-    fn touch(&self, key: u32) {
-        let i = home(key, self.slots.len() - 1);
-        std::hint::black_box(self.slots[i].key);
-    }
-
-    /// Calls `add` on the group of `key(i)` for every i in 0..n, touching slots ahead.
+    /// Calls `add` on the group of `key(i)` for every i in 0..n. Keys go in batches: first
+    /// the home slot of every key of a batch is loaded (independent loads, so many cache
+    /// misses are in flight at once; a batch's slots then sit in L2), then each is counted.
     #[inline]
     pub fn add_all(&mut self, n: usize, key: impl Fn(usize) -> u32, mut add: impl FnMut(usize, &mut Group)) {
-        for i in 0..n.min(AHEAD) {
-            self.touch(key(i));
-        }
-        for i in 0..n {
-            if i + AHEAD < n {
-                self.touch(key(i + AHEAD));
+        let mut start = 0;
+        while start < n {
+            let end = (start + BATCH).min(n);
+            // Grown before the loads, so they fetch the slots the keys will use.
+            while (self.len + end - start + 1) * 2 > self.slots.len() {
+                self.grow();
             }
-            add(i, self.group(key(i)));
+            let mask = self.slots.len() - 1;
+            let mut seen = 0u32;
+            for i in start..end {
+                seen = seen.wrapping_add(self.slots[home(key(i), mask)].key);
+            }
+            // Keeps the loads: their sum is used.
+            std::hint::black_box(seen);
+            for i in start..end {
+                add(i, self.group(key(i)));
+            }
+            start = end;
         }
     }
 

@@ -9,7 +9,7 @@ use super::groups::Group;
 /// The key that marks an empty slot; the group of that address itself is kept apart.
 const EMPTY: u32 = u32::MAX;
 /// Keys whose slots are loaded before they are counted (their cache lines fit in L2).
-const BATCH: usize = 2048;
+const BATCH: usize = 256;
 
 #[derive(Clone, Copy)]
 struct Slot {

@@ -83,6 +83,12 @@ impl Filter {
         self.root.eval(flow)
     }
 
+    /// Keeps the indexes in `rows` of the flows of `flows` that match (an index out of range
+    /// is dropped). The same answers as `matches`, evaluated a test at a time.
+    pub fn retain_matching(&self, flows: &[Flow], rows: &mut Vec<u32>) {
+        self.root.retain(flows, rows);
+    }
+
     /// `out[i] = matches(&flows[i])`, reusing `out`'s allocation.
     pub fn matches_batch(&self, flows: &[Flow], out: &mut Vec<bool>) {
         out.clear();
@@ -106,6 +112,12 @@ impl Filter {
     /// The stored columns the filter reads (a scan can leave the others undecoded).
     pub fn columns(&self) -> crate::store::Columns {
         self.root.columns()
+    }
+
+    /// Whether the filter reads the flows' times (`duration`, `pps`, `bps`): the columns of
+    /// `columns()` are all it reads otherwise.
+    pub fn reads_times(&self) -> bool {
+        self.root.reads_times()
     }
 
     /// `Some(N)` when the filter is exactly `port N`: callers with many such filters
@@ -155,6 +167,13 @@ mod tests {
         f.matches_batch(&flows, &mut out);
         assert_eq!(out, vec![true, false, true]);
         assert_eq!(f.count(&flows), 2);
+        let mut rows = vec![0, 1, 2, 7];
+        f.retain_matching(&flows, &mut rows);
+        assert_eq!(rows, vec![0, 2]);
+        let nested = Filter::compile("(port 53 or port 80) and not src port 53").unwrap();
+        let mut rows = vec![0, 1, 2];
+        nested.retain_matching(&flows, &mut rows);
+        assert_eq!(rows, vec![0, 1]);
     }
 
     #[test]
@@ -173,6 +192,13 @@ mod tests {
         );
         assert_eq!(Filter::compile("router ip 192.0.2.1 or duration > 10").unwrap().columns(), C::EXPORTER);
         assert!(Filter::compile("icmp-type 8").unwrap().columns().contains(C::DST_PORT));
+        for (text, times) in [
+            ("port 53 and packets > 9", false),
+            ("proto udp and not duration < 10", true),
+            ("bps > 1k", true),
+        ] {
+            assert_eq!(Filter::compile(text).unwrap().reads_times(), times, "{text}");
+        }
     }
 
     #[test]

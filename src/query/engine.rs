@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 
 use crate::flow::Flow;
-use crate::store::{Columns, Store};
+use crate::store::{Columns, RowFilter, Store};
 
 use super::groups::{Group, Grouping, Groups};
 use super::key::{agg_key_parts, stat_key_text, GroupKey};
@@ -21,8 +21,6 @@ struct Partial {
     /// One table per grouping of the query (empty for summaries and listings).
     tables: Vec<Groups>,
     flows: Vec<Flow>,
-    /// Indexes of the current block's flows that pass the filter (reused).
-    selected: Vec<u32>,
 }
 
 /// Keeps only the newest `limit` flows of `v` (by received time), oldest first.
@@ -56,19 +54,12 @@ impl Partial {
     }
 
     /// Counts the selected flows of a block: table by table, so one table at a time is hot in cache.
-    fn consume<'a>(
-        &mut self,
-        groupings: &[Grouping],
-        mode: &Mode,
-        flows: impl Iterator<Item = &'a Flow> + Clone,
-    ) {
-        for f in flows.clone() {
+    fn consume(&mut self, groupings: &[Grouping], mode: &Mode, flows: &[Flow]) {
+        for f in flows {
             self.total.add_flow(f);
         }
         for (table, g) in self.tables.iter_mut().zip(groupings) {
-            for f in flows.clone() {
-                table.add(g, f);
-            }
+            table.add_block(g, flows);
         }
         if let Mode::List { limit } = mode {
             for f in flows {
@@ -108,29 +99,25 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
         }
     }
     // Blocks whose statistics rule out the filter's required protocol or ports are not read,
-    // and only the columns the filter and the tables use are decoded.
+    // and only the columns the filter and the tables use are decoded: the filter's first, the
+    // others only for the flows it keeps.
     let mut hint = filter.scan_hint();
     hint.columns = columns_needed(mode, &groupings) | filter.columns();
-    let stats = store.scan_with_state(
+    let keep = |flows: &[Flow], rows: &mut Vec<u32>| filter.retain_matching(flows, rows);
+    let select = RowFilter { columns: filter.columns(), times: filter.reads_times(), keep: &keep };
+    let stats = store.scan_selected(
         q.from_ms,
         q.to_ms,
         &hint,
+        (!filter.is_any()).then_some(&select),
         || Slot { p: Partial::new(&groupings), sink: &partials },
-        |slot, block| {
+        |slot, kept, in_window| {
             let p = &mut slot.p;
-            p.scanned += block.len() as u64;
+            p.scanned += in_window;
             if let Some(pr) = progress {
-                pr.fetch_add(block.len() as u64, Ordering::Relaxed);
+                pr.fetch_add(in_window, Ordering::Relaxed);
             }
-            if filter.is_any() {
-                p.consume(&groupings, mode, block.iter());
-            } else {
-                let mut selected = std::mem::take(&mut p.selected);
-                selected.clear();
-                selected.extend((0..block.len() as u32).filter(|&i| filter.matches(&block[i as usize])));
-                p.consume(&groupings, mode, selected.iter().map(|&i| &block[i as usize]));
-                p.selected = selected;
-            }
+            p.consume(&groupings, mode, kept);
         },
     )?;
     // rayon's per-thread states are dropped when the scan returns: every Slot has reported.

@@ -7,6 +7,7 @@ mod groups;
 pub mod key;
 pub mod output;
 pub mod time;
+mod v4_table;
 
 use anyhow::{bail, Result};
 use serde::Serialize;

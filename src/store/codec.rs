@@ -78,6 +78,30 @@ impl<'a> Cursor<'a> {
 
     #[inline]
     pub fn varint(&mut self) -> Result<u64, Truncated> {
+        // Most stored values (counters, deltas) fit in one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, Truncated> {
+        // With ten bytes left (the longest varint) no byte needs its own bounds check.
+        if let Some(ten) = self.buf.get(self.pos..self.pos + 10) {
+            let mut v = 0u64;
+            for (i, &b) in ten.iter().enumerate() {
+                v |= u64::from(b & 0x7f) << (7 * i);
+                if b < 0x80 {
+                    self.pos += i + 1;
+                    return Ok(v);
+                }
+            }
+            return Err(Truncated);
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -96,11 +120,24 @@ impl<'a> Cursor<'a> {
             return Ok(());
         }
         let mut left = n;
-        for (i, &b) in self.buf[self.pos..].iter().enumerate() {
+        let rest = &self.buf[self.pos..];
+        // Whole 8-byte words while they hold fewer terminators than are left to skip: a
+        // terminator is a byte below 0x80, so count the clear top bits.
+        let mut at = 0;
+        while at + 8 <= rest.len() {
+            let w = u64::from_le_bytes(rest[at..at + 8].try_into().unwrap_or([0xff; 8]));
+            let ends = (!w & 0x8080_8080_8080_8080).count_ones() as usize;
+            if ends >= left {
+                break;
+            }
+            left -= ends;
+            at += 8;
+        }
+        for (i, &b) in rest[at..].iter().enumerate() {
             if b < 0x80 {
                 left -= 1;
                 if left == 0 {
-                    self.pos += i + 1;
+                    self.pos += at + i + 1;
                     return Ok(());
                 }
             }
@@ -160,6 +197,13 @@ mod tests {
         assert_eq!(c.varint(), Err(Truncated));
         let mut c = Cursor::new(&[0x80, 0x80]);
         assert_eq!(c.varint(), Err(Truncated));
+        // The same values followed by padding (the ten-byte path) and an 11-byte run.
+        out.extend_from_slice(&[0; 10]);
+        let mut c = Cursor::new(&out);
+        for v in vals {
+            assert_eq!(c.varint().unwrap(), v);
+        }
+        assert_eq!(Cursor::new(&[0xff; 12]).varint(), Err(Truncated));
     }
 
     #[test]
@@ -178,6 +222,18 @@ mod tests {
         assert_eq!(b.varint(), Ok(5));
         assert_eq!(Cursor::new(&buf).skip_varints(8), Err(Truncated));
         assert_eq!(Cursor::new(&buf).skip_varints(0), Ok(()));
+        // Long runs (the word-at-a-time path) land where decoding does, at every count.
+        let vals: Vec<u64> = (0..300u64).map(|i| (i * 2654435761) >> (i % 50)).collect();
+        let mut buf = Vec::new();
+        vals.iter().for_each(|&v| put_varint(&mut buf, v));
+        for k in 0..=vals.len() {
+            let mut a = Cursor::new(&buf);
+            (0..k).for_each(|_| _ = a.varint().unwrap());
+            let mut b = Cursor::new(&buf);
+            b.skip_varints(k).unwrap();
+            assert_eq!(a.pos, b.pos, "{k}");
+        }
+        assert_eq!(Cursor::new(&buf).skip_varints(vals.len() + 1), Err(Truncated));
     }
 
     #[test]

@@ -49,6 +49,11 @@ impl Columns {
     pub const fn union(self, other: Columns) -> Columns {
         Columns(self.0 | other.0)
     }
+
+    /// The columns of `self` not in `other`.
+    pub const fn without(self, other: Columns) -> Columns {
+        Columns(self.0 & !other.0)
+    }
 }
 
 impl BitOr for Columns {

@@ -25,7 +25,7 @@ use crate::flow::Flow;
 use crate::rollup::BucketRollup;
 
 pub use columns::Columns;
-pub use reader::{ReadBuffers, ScanHint, SegmentOutcome};
+pub use reader::{ReadBuffers, RowFilter, ScanHint, SegmentOutcome};
 pub use writer::FlowWriter;
 
 use layout::{parse_segment_name, FLOWS_DIR};
@@ -227,8 +227,29 @@ impl Store {
         f: F,
     ) -> Result<ScanStats>
     where
+        S: Send,
         I: Fn() -> S + Sync + Send,
         F: Fn(&mut S, &[Flow]) + Sync + Send,
+    {
+        self.scan_selected(from_ms, to_ms, hint, None, init, |s, flows, _| f(s, flows))
+    }
+
+    /// `scan_with_state` with an optional row filter applied while decoding (`RowFilter`):
+    /// `f` then gets only the kept flows of each block read (possibly none) and the number
+    /// of the block's flows in the window.
+    pub fn scan_selected<S, I, F>(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        hint: &ScanHint,
+        select: Option<&RowFilter>,
+        init: I,
+        f: F,
+    ) -> Result<ScanStats>
+    where
+        S: Send,
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, &[Flow], u64) + Sync + Send,
     {
         let mut stats = ScanStats::default();
         if from_ms >= to_ms {
@@ -240,24 +261,32 @@ impl Store {
         let wanted = list_segments(&self.inner.dir, from_bucket, to_s)?;
         stats.segments_skipped = self.usage().segments.saturating_sub(wanted.len() as u64);
         let totals = Mutex::new(SegmentTotals::default());
-        wanted.par_iter().for_each_init(
-            || (ReadBuffers::default(), init()),
-            |(bufs, state), (_, path)| {
-                let res = reader::read_segment(path, from_ms, to_ms, hint, false, bufs, &mut |flows| {
-                    f(state, flows)
+        // One state per worker thread: `for_each_init` may make one per split job, and each
+        // is a set of tables to fill, grow and merge (a million groups each for addresses).
+        let slots: Vec<Mutex<Option<(ReadBuffers, S)>>> =
+            (0..rayon::current_num_threads().max(1)).map(|_| Mutex::new(None)).collect();
+        wanted.par_iter().for_each(|(_, path)| {
+            let i = rayon::current_thread_index().unwrap_or(0) % slots.len();
+            let mut slot = slots[i].lock().unwrap_or_else(|e| e.into_inner());
+            let (bufs, state) = slot.get_or_insert_with(|| (ReadBuffers::default(), init()));
+            let res =
+                reader::read_segment(path, from_ms, to_ms, hint, select, false, bufs, &mut |flows, n| {
+                    f(state, flows, n)
                 });
-                let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
-                match res {
-                    Ok(o) => t.add(&o),
-                    // A segment deleted by retention during the scan is simply gone.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        self.inner.segment_read_errors.fetch_add(1, Ordering::Relaxed);
-                        t.errors.push(format!("{}: {e}", path.display()));
-                    }
+            drop(slot);
+            let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
+            match res {
+                Ok(o) => t.add(&o),
+                // A segment deleted by retention during the scan is simply gone.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    self.inner.segment_read_errors.fetch_add(1, Ordering::Relaxed);
+                    t.errors.push(format!("{}: {e}", path.display()));
                 }
-            },
-        );
+            }
+        });
+        // The states go (callers collect them as they drop) before the totals are read.
+        drop(slots);
         let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
         if let Some(first) = t.errors.first() {
             anyhow::bail!("cannot read segment {first} ({} unreadable)", t.errors.len());

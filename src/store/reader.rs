@@ -9,7 +9,7 @@ use crate::flow::Flow;
 
 use super::columns::Columns;
 use super::segment::{
-    decode_block_columns, parse_file_header, BlockHeader, BlockStats, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
+    parse_file_header, BlockError, BlockHeader, BlockStats, BlockView, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
 };
 
 /// Optional block-skipping constraints a scan may use (all must hold for a flow to matter),
@@ -38,12 +38,26 @@ impl ScanHint {
     }
 }
 
+/// A row filter a scan applies while decoding: only `columns` (and the times) are decoded
+/// to evaluate `keep`, and the scan's other columns only for the rows it keeps.
+#[derive(Clone, Copy)]
+pub struct RowFilter<'a> {
+    pub columns: Columns,
+    /// Whether `keep` reads the times (otherwise they are decoded only for kept rows when the
+    /// block lies inside the window).
+    pub times: bool,
+    /// Keeps the indexes of `rows` (increasing, into the flows) whose flow matches.
+    pub keep: &'a (dyn Fn(&[Flow], &mut Vec<u32>) + Sync),
+}
+
 /// Reusable per-thread buffers.
 #[derive(Default)]
 pub struct ReadBuffers {
     payload: Vec<u8>,
     scratch: Vec<u8>,
     pub flows: Vec<Flow>,
+    /// Rows of the current block a `RowFilter` kept.
+    rows: Vec<u32>,
 }
 
 /// What reading one segment found.
@@ -74,15 +88,19 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
 
 /// Reads the segment at `path`, calling `f` with the flows of each block whose received_ms
 /// is in [from_ms, to_ms) (flows outside are dropped from partly overlapping blocks).
-/// `verify_all` decodes even blocks the range or hint excludes (used to find the valid length).
+/// With a `select` filter, `f` gets only the flows it keeps, possibly none, and the count
+/// of the block's flows in the window. `verify_all` decodes even blocks the range or hint
+/// excludes (used to find the valid length).
+#[allow(clippy::too_many_arguments)]
 pub fn read_segment(
     path: &Path,
     from_ms: u64,
     to_ms: u64,
     hint: &ScanHint,
+    select: Option<&RowFilter>,
     verify_all: bool,
     bufs: &mut ReadBuffers,
-    f: &mut dyn FnMut(&[Flow]),
+    f: &mut dyn FnMut(&[Flow], u64),
 ) -> std::io::Result<SegmentOutcome> {
     let file = File::open(path)?;
     // Read only what existed when we started: a writer may be appending right now.
@@ -127,13 +145,16 @@ pub fn read_segment(
             out.torn_blocks = 1;
             break;
         }
-        let columns = if wanted { hint.columns } else { Columns::ALL };
-        if decode_block_columns(&hdr, &hb, &bufs.payload, &mut bufs.scratch, &mut bufs.flows, columns)
-            .is_err()
-        {
+        let decoded = match (wanted, select) {
+            (true, Some(sel)) => decode_selected(&hdr, &hb, bufs, hint.columns, sel, from_ms, to_ms),
+            _ => {
+                decode_all(&hdr, &hb, bufs, if wanted { hint.columns } else { Columns::ALL }, from_ms, to_ms)
+            }
+        };
+        let Ok(in_window) = decoded else {
             out.torn_blocks = 1;
             break;
-        }
+        };
         pos = end;
         out.valid_len = end;
         if !wanted {
@@ -141,14 +162,68 @@ pub fn read_segment(
             continue;
         }
         out.blocks_read += 1;
-        let s = &hdr.stats;
-        if s.min_received_ms < from_ms || s.max_received_ms >= to_ms {
-            bufs.flows.retain(|fl| fl.received_ms >= from_ms && fl.received_ms < to_ms);
-        }
-        out.flows_read += bufs.flows.len() as u64;
-        if !bufs.flows.is_empty() {
-            f(&bufs.flows);
+        out.flows_read += in_window;
+        if select.is_some() || !bufs.flows.is_empty() {
+            f(&bufs.flows, in_window);
         }
     }
     Ok(out)
+}
+
+/// Decodes `columns` of every flow of a block in [from_ms, to_ms) into `bufs.flows`;
+/// returns how many there are.
+fn decode_all(
+    hdr: &BlockHeader,
+    hb: &[u8; BLOCK_HEADER_LEN],
+    bufs: &mut ReadBuffers,
+    columns: Columns,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<u64, BlockError> {
+    let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
+    view.decode(&mut bufs.scratch, &mut bufs.flows, columns)?;
+    let s = &hdr.stats;
+    if s.min_received_ms < from_ms || s.max_received_ms >= to_ms {
+        bufs.flows.retain(|fl| fl.received_ms >= from_ms && fl.received_ms < to_ms);
+    }
+    Ok(bufs.flows.len() as u64)
+}
+
+/// Late materialisation: decodes the filter's columns, keeps the flows in the window it
+/// accepts, and decodes the other `columns` for those rows only (not at all, their bytes not
+/// even decompressed, when none is kept). Returns the block's flows in the window.
+fn decode_selected(
+    hdr: &BlockHeader,
+    hb: &[u8; BLOCK_HEADER_LEN],
+    bufs: &mut ReadBuffers,
+    columns: Columns,
+    sel: &RowFilter,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<u64, BlockError> {
+    let s = &hdr.stats;
+    let whole = s.min_received_ms >= from_ms && s.max_received_ms < to_ms;
+    // Times first only when the window or the filter needs them.
+    let times_first = !whole || sel.times;
+    let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
+    view.decode_with(&mut bufs.scratch, &mut bufs.flows, sel.columns, times_first)?;
+    let rows = &mut bufs.rows;
+    rows.clear();
+    if whole {
+        rows.extend(0..bufs.flows.len() as u32);
+    } else {
+        let inside = |(_, fl): &(usize, &Flow)| fl.received_ms >= from_ms && fl.received_ms < to_ms;
+        rows.extend(bufs.flows.iter().enumerate().filter(inside).map(|(i, _)| i as u32));
+    }
+    let in_window = rows.len() as u64;
+    (sel.keep)(&bufs.flows, rows);
+    for (j, &i) in rows.iter().enumerate() {
+        bufs.flows[j] = bufs.flows[i as usize];
+    }
+    bufs.flows.truncate(rows.len());
+    let rest = columns.without(sel.columns);
+    if !rows.is_empty() && (rest != Columns::NONE || !times_first) {
+        view.decode_rows(&mut bufs.scratch, rows, &mut bufs.flows, rest, !times_first)?;
+    }
+    Ok(in_window)
 }

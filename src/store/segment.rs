@@ -4,14 +4,17 @@
 //! a payload holding up to `MAX_BLOCK_FLOWS` flows column by column, each column
 //! lz4-compressed on its own (`chunks`). See docs/storage.md for the byte layout.
 
+mod decode;
+
 use std::net::IpAddr;
-use std::ops::Range;
 
-use crate::flow::{Flow, FlowSource};
+use crate::flow::Flow;
 
-use super::chunks::{self, COLUMN_COUNT, DIR_ENTRY_LEN};
-use super::codec::{put_addr, put_varint, unzigzag, zigzag, Cursor, Truncated};
+use super::chunks::{COLUMN_COUNT, DIR_ENTRY_LEN};
+use super::codec::{put_addr, put_varint, zigzag};
 use super::columns::Columns;
+
+pub use decode::BlockView;
 
 pub const FILE_MAGIC: &[u8; 8] = b"WVNRSEG1";
 pub const FILE_HEADER_LEN: usize = 16;
@@ -305,119 +308,15 @@ pub fn decode_block_columns(
     out: &mut Vec<Flow>,
     columns: Columns,
 ) -> Result<(), BlockError> {
-    if payload.len() != header.comp_len as usize {
-        return Err(BlockError::BadHeader);
-    }
-    if block_crc(header_bytes, payload) != header.crc {
-        return Err(BlockError::BadChecksum);
-    }
-    let raw_len = header.raw_len as usize;
-    let n = header.stats.flows as usize;
-    scratch.clear();
-    scratch.resize(raw_len, 0);
-    let ranges: [Range<usize>; COLUMN_COUNT] = if header.version == 1 {
-        match lz4_flex::block::decompress_into(payload, scratch) {
-            Ok(got) if got == raw_len => {}
-            _ => return Err(BlockError::BadPayload),
-        }
-        chunks::split_v1(scratch, n).map_err(|_| BlockError::BadPayload)?
-    } else {
-        let dir = chunks::parse_directory(payload, raw_len).map_err(|_| BlockError::BadPayload)?;
-        for (i, (raw, comp)) in dir.iter().enumerate() {
-            if !chunks::wanted(i, columns) {
-                continue;
-            }
-            match lz4_flex::block::decompress_into(&payload[comp.clone()], &mut scratch[raw.clone()]) {
-                Ok(got) if got == raw.len() => {}
-                _ => return Err(BlockError::BadPayload),
-            }
-        }
-        dir.map(|(raw, _)| raw)
-    };
-    decode_columns(scratch, &ranges, n, header.stats.min_received_ms, out, columns)
-        .map_err(|_| BlockError::BadPayload)
-}
-
-/// Decodes column `$i` (all `n` values, exactly filling its bytes) with `$read` when the
-/// projection asks for it.
-macro_rules! column {
-    ($raw:ident, $ranges:ident, $out:ident, $cols:ident, $i:expr, |$c:ident, $f:ident| $read:expr) => {
-        if chunks::wanted($i, $cols) {
-            let mut $c = Cursor::new(&$raw[$ranges[$i].clone()]);
-            for $f in $out.iter_mut() {
-                $read;
-            }
-            if $c.remaining() != 0 {
-                return Err(Truncated);
-            }
-        }
-    };
-}
-
-fn decode_columns(
-    raw: &[u8],
-    ranges: &[Range<usize>; COLUMN_COUNT],
-    n: usize,
-    base_ms: u64,
-    out: &mut Vec<Flow>,
-    cols: Columns,
-) -> Result<(), Truncated> {
-    if cols == Columns::ALL {
-        out.clear();
-    } else {
-        // Fields outside the projection are left as they are: no need to reset them.
-        out.truncate(n);
-    }
-    out.resize(n, Flow::EMPTY);
-    let mut prev = base_ms;
-    column!(raw, ranges, out, cols, 0, |c, f| {
-        prev = prev.wrapping_add(unzigzag(c.varint()?) as u64);
-        f.received_ms = prev;
-    });
-    column!(raw, ranges, out, cols, 1, |c, f| f.first_ms =
-        f.received_ms.wrapping_sub(unzigzag(c.varint()?) as u64));
-    column!(raw, ranges, out, cols, 2, |c, f| f.last_ms =
-        f.first_ms.wrapping_add(unzigzag(c.varint()?) as u64));
-    let tags = &raw[ranges[chunks::TAGS].clone()];
-    if chunks::wanted(chunks::TAGS, cols) && tags.len() != 4 * n {
-        return Err(Truncated);
-    }
-    let set_addr: [fn(&mut Flow, IpAddr); 4] =
-        [|f, a| f.exporter = a, |f, a| f.src_addr = a, |f, a| f.dst_addr = a, |f, a| f.next_hop = a];
-    for (slot, set) in set_addr.into_iter().enumerate() {
-        // Tags are interleaved: flow i's tag for this column is at 4 * i + slot.
-        let mut tag = slot;
-        column!(raw, ranges, out, cols, 4 + slot, |c, f| {
-            set(f, c.addr(tags[tag])?);
-            tag += 4;
-        });
-    }
-    column!(raw, ranges, out, cols, 8, |c, f| f.domain = c.varint_u32()?);
-    column!(raw, ranges, out, cols, 9, |c, f| f.source = FlowSource::from_u8(c.u8()?).ok_or(Truncated)?);
-    column!(raw, ranges, out, cols, 10, |c, f| f.src_port = c.u16()?);
-    column!(raw, ranges, out, cols, 11, |c, f| f.dst_port = c.u16()?);
-    column!(raw, ranges, out, cols, 12, |c, f| f.protocol = c.u8()?);
-    column!(raw, ranges, out, cols, 13, |c, f| f.tcp_flags = c.u8()?);
-    column!(raw, ranges, out, cols, 14, |c, f| f.tos = c.u8()?);
-    column!(raw, ranges, out, cols, 15, |c, f| f.src_mask = c.u8()?);
-    column!(raw, ranges, out, cols, 16, |c, f| f.dst_mask = c.u8()?);
-    column!(raw, ranges, out, cols, 17, |c, f| f.in_if = c.varint_u32()?);
-    column!(raw, ranges, out, cols, 18, |c, f| f.out_if = c.varint_u32()?);
-    column!(raw, ranges, out, cols, 19, |c, f| f.src_as = c.varint_u32()?);
-    column!(raw, ranges, out, cols, 20, |c, f| f.dst_as = c.varint_u32()?);
-    column!(raw, ranges, out, cols, 21, |c, f| f.src_vlan = c.varint_u16()?);
-    column!(raw, ranges, out, cols, 22, |c, f| f.dst_vlan = c.varint_u16()?);
-    column!(raw, ranges, out, cols, 23, |c, f| f.src_mac.copy_from_slice(c.bytes(6)?));
-    column!(raw, ranges, out, cols, 24, |c, f| f.dst_mac.copy_from_slice(c.bytes(6)?));
-    column!(raw, ranges, out, cols, 25, |c, f| f.packets = c.varint()?);
-    column!(raw, ranges, out, cols, 26, |c, f| f.bytes = c.varint()?);
-    column!(raw, ranges, out, cols, 27, |c, f| f.sampling = c.varint_u32()?);
-    Ok(())
+    BlockView::open(header, header_bytes, payload, scratch)?.decode(scratch, out, columns)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::decode::{decode_columns, decode_rows};
     use super::*;
+    use crate::flow::FlowSource;
+    use crate::store::chunks;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn sample(i: u64) -> Flow {
@@ -517,8 +416,64 @@ mod tests {
         let raw = vec![0u8; hdr.raw_len as usize];
         let mut out = Vec::new();
         for cols in projections {
-            assert!(decode_columns(&raw, &ranges, 1000, hdr.stats.min_received_ms, &mut out, cols).is_err());
+            assert!(
+                decode_columns(&raw, &ranges, 1000, hdr.stats.min_received_ms, &mut out, cols, true).is_err()
+            );
         }
+    }
+
+    /// Decoding the filter's columns for every row, then the rest for some rows only, gives
+    /// those rows exactly as a full decode does, in both formats.
+    #[test]
+    fn late_materialisation_equals_a_full_decode() {
+        let flows: Vec<Flow> = (0..1000).map(sample).collect();
+        let mut enc = BlockEncoder::default();
+        let v2 = enc.encode(&flows).to_vec();
+        let (h2, p2) = split(&v2);
+        let hdr2 = BlockHeader::parse(&h2).unwrap();
+        let p1 = lz4_flex::block::compress(&enc.raw);
+        let mut hdr1 = hdr2;
+        hdr1.version = 1;
+        hdr1.comp_len = p1.len() as u32;
+        let mut h1 = [0u8; BLOCK_HEADER_LEN];
+        hdr1.write(&mut h1);
+        hdr1.crc = block_crc(&h1, &p1);
+        hdr1.write(&mut h1);
+        let selections: [Vec<u32>; 4] =
+            [vec![], vec![0], vec![999], (0..1000).filter(|i| i % 7 == 3 || i % 11 == 0).collect()];
+        for (hdr, h, payload) in [(&hdr2, &h2, p2), (&hdr1, &h1, &p1[..])] {
+            for rows in &selections {
+                let first = Columns::PROTOCOL | Columns::DST_PORT;
+                let mut scratch = Vec::new();
+                let mut view = BlockView::open(hdr, h, payload, &mut scratch).unwrap();
+                let mut out = Vec::new();
+                view.decode(&mut scratch, &mut out, first).unwrap();
+                let mut picked: Vec<Flow> = rows.iter().map(|&r| out[r as usize]).collect();
+                assert!(picked.iter().zip(rows).all(|(f, &r)| f.dst_port == flows[r as usize].dst_port));
+                view.decode_rows(&mut scratch, rows, &mut picked, Columns::ALL.without(first), false)
+                    .unwrap();
+                let want: Vec<Flow> = rows.iter().map(|&r| flows[r as usize]).collect();
+                assert_eq!(picked, want, "v{} rows {:?}", hdr.version, &rows[..rows.len().min(3)]);
+                // The filter's columns without the times, the times with the rest.
+                let mut view = BlockView::open(hdr, h, payload, &mut scratch).unwrap();
+                let mut untimed = vec![Flow::EMPTY; 3];
+                view.decode_with(&mut scratch, &mut untimed, first, false).unwrap();
+                assert!(untimed.iter().all(|f| f.received_ms == 0 && f.last_ms == 0));
+                let mut picked: Vec<Flow> = rows.iter().map(|&r| untimed[r as usize]).collect();
+                view.decode_rows(&mut scratch, rows, &mut picked, Columns::ALL.without(first), true).unwrap();
+                assert_eq!(picked, want, "v{} untimed", hdr.version);
+                // Rows out of order or out of range are refused, not a panic.
+                let mut two = vec![Flow::EMPTY; 2];
+                assert!(view.decode_rows(&mut scratch, &[5, 5], &mut two, Columns::BYTES, true).is_err());
+                assert!(view.decode_rows(&mut scratch, &[5, 1000], &mut two, Columns::BYTES, false).is_err());
+            }
+        }
+        // A column cut short is refused by the row decode too, whichever rows are asked for.
+        let mut ranges = chunks::parse_directory(p2, hdr2.raw_len as usize).unwrap().map(|(r, _)| r);
+        ranges[26].end -= 1;
+        let raw = vec![0u8; hdr2.raw_len as usize];
+        let mut one = [Flow::EMPTY];
+        assert!(decode_rows(&raw, &ranges, 1000, &[3], &mut one, Columns::BYTES).is_err());
     }
 
     /// Blocks written before per-column compression (one LZ4 stream) still read, projected or not.

@@ -163,9 +163,10 @@ impl FlowWriter {
                 0,
                 u64::MAX,
                 &ScanHint::default(),
+                None,
                 true,
                 &mut ReadBuffers::default(),
-                &mut |_| {},
+                &mut |_, _| {},
             )?;
             if out.torn_blocks > 0 {
                 tracing::warn!(path = %path.display(), kept = out.valid_len, was = len, "cut torn segment tail");

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use super::pace::{pause, TokenBucket};
 use super::pool::FlowPool;
+use super::replay::Replay;
 use super::rng::derive_seed;
 use super::send::{thread_cpu_time, BatchSender};
 use super::totals::{ExporterTotals, Totals};
@@ -46,6 +47,9 @@ enum Feed {
     Fresh(Traffic),
     /// Pre-drawn flows, replayed (see `pool.rs`); already in the protocol's view.
     Pool(FlowPool),
+    /// The pool pre-encoded by the protocol's own encoder (`replay`): what the
+    /// default encoders use; the flows are not encoded per send.
+    Records(Box<Replay>),
 }
 
 enum Sink {
@@ -94,12 +98,19 @@ pub struct Generator {
 
 impl Generator {
     /// Validates `cfg`, binds the exporters' sockets (or creates the capture).
+    /// The flow pool is pre-encoded once by the protocol's encoder and replayed
+    /// from those records (`replay`): the same bytes as encoding each flow.
     pub fn new(cfg: GenConfig) -> Result<Generator> {
-        Generator::with_encoders(cfg, &|_, protocol, ecfg| crate::wire::encoder(protocol, ecfg))
+        Generator::build(cfg, None)
     }
 
-    /// Like `new`, with the encoders built by `factory` (tests use their own).
+    /// Like `new`, with the encoders built by `factory` (tests use their own);
+    /// every flow goes through its encoder.
     pub fn with_encoders(cfg: GenConfig, factory: &EncoderFactory) -> Result<Generator> {
+        Generator::build(cfg, Some(factory))
+    }
+
+    fn build(cfg: GenConfig, factory: Option<&EncoderFactory>) -> Result<Generator> {
         cfg.validate()?;
         let seed = cfg.seed_or_clock();
         let (sink, clock) = match &cfg.pcap {
@@ -143,7 +154,10 @@ impl Generator {
                 boot_ms: boot_base.saturating_sub(i as u64 * 61_000),
                 agent: ip,
             };
-            let encoder = factory(i, cfg.protocol, ecfg);
+            let encoder = match factory {
+                Some(factory) => factory(i, cfg.protocol, ecfg.clone()),
+                None => crate::wire::encoder(cfg.protocol, ecfg.clone()),
+            };
             if encoder.max_flows_per_datagram() == 0 {
                 bail!("the {} encoder carries no flows per datagram", protocol_name(cfg.protocol));
             }
@@ -166,7 +180,15 @@ impl Generator {
                     });
                     let size = (total / cfg.exporters as usize).max(MIN_POOL_PER_EXPORTER).min(needed);
                     let carry = |f| as_carried(cfg.protocol, f, cfg.sampling);
-                    Feed::Pool(FlowPool::new(&mut traffic, size, clock.now_ms(), carry))
+                    let now_ms = clock.now_ms();
+                    let mut pool = FlowPool::new(&mut traffic, size, now_ms, carry);
+                    match factory {
+                        None => match Replay::new(cfg.protocol, &ecfg, &mut pool, now_ms) {
+                            Some(replay) => Feed::Records(Box::new(replay)),
+                            None => Feed::Pool(pool),
+                        },
+                        Some(_) => Feed::Pool(pool),
+                    }
                 }
             };
             let totals = ExporterTotals {
@@ -280,29 +302,27 @@ impl Generator {
                     now
                 }
             };
-            // The pool hands the encoder its flows where they lie; fresh flows go through `pending`.
-            let offered: &[Flow] = match &mut ex.flows {
-                Feed::Pool(pool) => pool.window(max, now_ms),
+            let (buf, slot) = (&mut self.bufs[i], &mut self.slots[i]);
+            let taken = match &mut ex.flows {
+                Feed::Records(replay) => {
+                    *slot = replay.encode(now_ms, buf);
+                    slot.flows as usize
+                }
+                // The pool hands the encoder its flows where they lie.
+                Feed::Pool(pool) => {
+                    let taken = encode_flows(&mut *ex.encoder, pool.window(max, now_ms), now_ms, buf, slot)?;
+                    pool.advance(taken);
+                    taken
+                }
                 Feed::Fresh(traffic) => {
                     while ex.pending.len() < max {
                         ex.pending.push(as_carried(protocol, traffic.next_flow(now_ms), sampling));
                     }
-                    &ex.pending
+                    let taken = encode_flows(&mut *ex.encoder, &ex.pending, now_ms, buf, slot)?;
+                    ex.pending.drain(..taken);
+                    taken
                 }
             };
-            let taken = ex.encoder.encode(offered, now_ms, &mut self.bufs[i]);
-            if taken == 0 || taken > offered.len() {
-                bail!("the {} encoder took {taken} of {} flows", protocol_name(protocol), offered.len());
-            }
-            let slot = &mut self.slots[i];
-            *slot = Counters::default();
-            for f in &offered[..taken] {
-                slot.add_flow(f);
-            }
-            match &mut ex.flows {
-                Feed::Pool(pool) => pool.advance(taken),
-                Feed::Fresh(_) => drop(ex.pending.drain(..taken)),
-            }
             flows += taken as u64;
             if let Clock::Virtual { units, per_flow, .. } = &mut self.clock {
                 *units += if *per_flow { taken as u64 } else { 1 };
@@ -346,6 +366,25 @@ impl Generator {
         t.cpu_s = thread_cpu_time().saturating_sub(cpu_started).as_secs_f64();
         t
     }
+}
+
+/// Encodes a prefix of `offered` into `buf`, counts it into `slot`; returns how many flows it took.
+fn encode_flows(
+    encoder: &mut dyn FlowEncoder,
+    offered: &[Flow],
+    now_ms: u64,
+    buf: &mut Vec<u8>,
+    slot: &mut Counters,
+) -> Result<usize> {
+    let taken = encoder.encode(offered, now_ms, buf);
+    if taken == 0 || taken > offered.len() {
+        bail!("the {} encoder took {taken} of {} flows", protocol_name(encoder.protocol()), offered.len());
+    }
+    *slot = Counters::default();
+    for f in &offered[..taken] {
+        slot.add_flow(f);
+    }
+    Ok(taken)
 }
 
 #[cfg(test)]

@@ -1,0 +1,173 @@
+//! The pre-encoded pool: every pooled flow's record as the wire encoder
+//! writes it on the pool's first pass, back to back, with a cursor that
+//! walks it pass after pass, and the few in-place patches a replay needs.
+
+use crate::flow::{proto, Counters, Flow};
+use crate::gen::pool::{port_shift, shift_by};
+
+pub(super) struct Records {
+    /// The records of the first pass, back to back.
+    bytes: Vec<u8>,
+    /// Where record `i` starts in `bytes`; one more entry for the end.
+    starts: Vec<u32>,
+    /// Running sums of the carried flows' packets and bytes: a datagram's
+    /// totals without reading its flows.
+    packets: Vec<u64>,
+    octets: Vec<u64>,
+    next: usize,
+    pass: u32,
+    /// Export time of the first pass the records were encoded for.
+    base_ms: u64,
+    /// Before this export time re-timing would clamp some times at zero (see
+    /// `FlowPool::exact_from_ms`); an earlier clock is taken as this one.
+    exact_from_ms: u64,
+}
+
+/// A contiguous stretch of the pool that one datagram takes.
+#[derive(Clone, Copy)]
+pub(super) struct Segment {
+    pub start: usize,
+    pub end: usize,
+    /// Shift of the ephemeral ports on this pass (0 on the first).
+    pub port_shift: u16,
+}
+
+impl Records {
+    /// Encodes `flows` (the pool's first pass at `base_ms`) one by one with `encode`,
+    /// which appends one record.
+    pub fn new(
+        flows: &[Flow],
+        base_ms: u64,
+        exact_from_ms: u64,
+        mut encode: impl FnMut(&Flow, &mut Vec<u8>),
+    ) -> Records {
+        let mut bytes = Vec::new();
+        let mut starts = Vec::with_capacity(flows.len() + 1);
+        let (mut packets, mut octets) = (vec![0u64], vec![0u64]);
+        for f in flows {
+            starts.push(bytes.len() as u32);
+            encode(f, &mut bytes);
+            packets.push(packets.last().copied().unwrap_or(0).wrapping_add(f.packets));
+            octets.push(octets.last().copied().unwrap_or(0).wrapping_add(f.bytes));
+        }
+        starts.push(bytes.len() as u32);
+        bytes.shrink_to_fit();
+        Records { bytes, starts, packets, octets, next: 0, pass: 0, base_ms, exact_from_ms }
+    }
+
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Record `i` of the first pass.
+    #[inline]
+    pub fn record(&self, i: usize) -> &[u8] {
+        &self.bytes[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+
+    /// Records `start..end` of the first pass, back to back.
+    #[inline]
+    pub fn range(&self, start: usize, end: usize) -> &[u8] {
+        &self.bytes[self.starts[start] as usize..self.starts[end] as usize]
+    }
+
+    /// How far the flows' times move from the first pass to an export at `now_ms`
+    /// (modulo 2^64: add it wrapping).
+    #[inline]
+    pub fn time_shift(&self, now_ms: u64) -> u64 {
+        now_ms.max(self.exact_from_ms).wrapping_sub(self.base_ms)
+    }
+
+    /// Index of the record the cursor is at.
+    #[inline]
+    pub fn next(&self) -> usize {
+        self.next
+    }
+
+    /// The longest contiguous stretch of at most `n` (≥ 1) records from the cursor.
+    #[inline]
+    pub fn segment(&self, n: usize) -> Segment {
+        let end = (self.next + n).min(self.len());
+        Segment { start: self.next, end, port_shift: port_shift(self.pass) }
+    }
+
+    /// Moves the cursor past `n` records (at most to the end of the pass).
+    #[inline]
+    pub fn advance(&mut self, n: usize) {
+        self.next += n;
+        if self.next >= self.len() {
+            self.next -= self.len();
+            self.pass = self.pass.wrapping_add(1);
+        }
+    }
+
+    /// Flows, packets and bytes of records `start..end`.
+    #[inline]
+    pub fn counters(&self, start: usize, end: usize) -> Counters {
+        Counters {
+            flows: (end - start) as u64,
+            packets: self.packets[end].wrapping_sub(self.packets[start]),
+            bytes: self.octets[end].wrapping_sub(self.octets[start]),
+        }
+    }
+}
+
+/// Where the times and ports of a fixed-layout record lie.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Patches {
+    /// Bytes per record.
+    pub size: usize,
+    /// First and last time (big-endian, `time_len` bytes each).
+    pub first_at: usize,
+    pub last_at: usize,
+    /// 4 (ms since boot, modulo 2^32) or 8 (absolute ms).
+    pub time_len: usize,
+    /// Source port, then destination port.
+    pub ports_at: usize,
+    pub protocol_at: usize,
+}
+
+impl Patches {
+    /// Re-times every record of `records` (back to back, `size` bytes each) by
+    /// `shift` ms and moves their ephemeral ports by `port_shift`.
+    #[inline]
+    pub fn apply(&self, records: &mut [u8], shift: u64, port_shift: u16) {
+        for r in records.chunks_exact_mut(self.size) {
+            if self.time_len == 4 {
+                add_u32(r, self.first_at, shift as u32);
+                add_u32(r, self.last_at, shift as u32);
+            } else {
+                add_u64(r, self.first_at, shift);
+                add_u64(r, self.last_at, shift);
+            }
+            if port_shift != 0 {
+                shift_ports(r, self.ports_at, r[self.protocol_at], port_shift);
+            }
+        }
+    }
+}
+
+#[inline]
+fn add_u32(r: &mut [u8], at: usize, d: u32) {
+    let b: &mut [u8; 4] = (&mut r[at..at + 4]).try_into().expect("4 bytes");
+    *b = u32::from_be_bytes(*b).wrapping_add(d).to_be_bytes();
+}
+
+#[inline]
+fn add_u64(r: &mut [u8], at: usize, d: u64) {
+    let b: &mut [u8; 8] = (&mut r[at..at + 8]).try_into().expect("8 bytes");
+    *b = u64::from_be_bytes(*b).wrapping_add(d).to_be_bytes();
+}
+
+/// Moves the ephemeral source and destination ports at `at` (big-endian, in
+/// that order) of a TCP or UDP flow, as re-timing a pooled flow does.
+#[inline]
+pub(super) fn shift_ports(r: &mut [u8], at: usize, protocol: u8, shift: u16) {
+    if !matches!(protocol, proto::TCP | proto::UDP) {
+        return;
+    }
+    for at in [at, at + 2] {
+        let b: &mut [u8; 2] = (&mut r[at..at + 2]).try_into().expect("2 bytes");
+        *b = shift_by(u16::from_be_bytes(*b), shift).to_be_bytes();
+    }
+}

@@ -289,6 +289,10 @@ impl Generator {
             Clock::Wall => self.clock.now_ms(),
             Clock::Virtual { .. } => 0,
         };
+        let replayed_before = match &ex.flows {
+            Feed::Records(replay) => replay.sent(),
+            _ => Counters::default(),
+        };
         let mut built = 0;
         while built < n {
             let i = built;
@@ -304,9 +308,11 @@ impl Generator {
             };
             let (buf, slot) = (&mut self.bufs[i], &mut self.slots[i]);
             let taken = match &mut ex.flows {
+                // Packets and bytes are counted per batch, below.
                 Feed::Records(replay) => {
-                    *slot = replay.encode(now_ms, buf);
-                    slot.flows as usize
+                    let taken = replay.encode(now_ms, buf);
+                    *slot = Counters { flows: taken as u64, packets: 0, bytes: 0 };
+                    taken
                 }
                 // The pool hands the encoder its flows where they lie.
                 Feed::Pool(pool) => {
@@ -343,6 +349,11 @@ impl Generator {
             t.packets += slot.packets;
             t.bytes += slot.bytes;
             t.payload_bytes += buf.len() as u64;
+        }
+        if let Feed::Records(replay) = &ex.flows {
+            let after = replay.sent();
+            t.packets += after.packets.wrapping_sub(replayed_before.packets);
+            t.bytes += after.bytes.wrapping_sub(replayed_before.bytes);
         }
         Ok((built, flows))
     }

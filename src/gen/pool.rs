@@ -142,25 +142,16 @@ fn retime(f: &mut Flow, origin: &Origin, now_ms: u64, pass: u32) {
     }
 }
 
-/// How far ephemeral ports move on pass `pass` (modulo the ephemeral range):
-/// `shift_ephemeral(p, pass)` is `shift_by(p, port_shift(pass))`.
+/// How far ephemeral ports move on pass `pass` (modulo the ephemeral range;
+/// `replay` moves pre-encoded ports by it).
 #[inline]
 pub(super) fn port_shift(pass: u32) -> u16 {
     // The stride product wraps at 2^32, a multiple of the range: the same shift as unbounded.
     (pass.wrapping_mul(PORT_STRIDE) % EPHEMERAL as u32) as u16
 }
 
-/// `port` moved by `shift` within the ephemeral range; other ports stay.
 #[inline]
-pub(super) fn shift_by(port: u16, shift: u16) -> u16 {
-    if port < EPHEMERAL {
-        return port;
-    }
-    EPHEMERAL | (port.wrapping_add(shift) & (EPHEMERAL - 1))
-}
-
-#[inline]
-fn shift_ephemeral(port: u16, pass: u32) -> u16 {
+pub(super) fn shift_ephemeral(port: u16, pass: u32) -> u16 {
     if port < EPHEMERAL {
         return port;
     }
@@ -237,15 +228,5 @@ mod tests {
             }
         }
         assert_eq!(shift_ephemeral(443, 9), 443);
-    }
-
-    #[test]
-    fn port_shift_by_pass_is_the_same_move() {
-        for pass in [0u32, 1, 2, 7, 8, 4_099, 1_047_552, 1_048_577, u32::MAX - 1, u32::MAX] {
-            let shift = port_shift(pass);
-            for port in (0..=u16::MAX).step_by(97).chain([32_767, 32_768, 65_535]) {
-                assert_eq!(shift_by(port, shift), shift_ephemeral(port, pass), "port {port} pass {pass}");
-            }
-        }
     }
 }

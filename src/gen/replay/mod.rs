@@ -65,13 +65,23 @@ impl Replay {
     }
 
     /// Writes the next datagram into `out` (cleared first), exported at `now_ms`;
-    /// returns the flows, packets and bytes it carries (as the pool's flows count them).
+    /// returns how many flows it carries.
     #[inline]
-    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> Counters {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         match self {
             Replay::V5(r) => r.encode(now_ms, out),
             Replay::Templated(r) => r.encode(now_ms, out),
             Replay::Sflow(r) => r.encode(now_ms, out),
+        }
+    }
+
+    /// Flows, packets and bytes of all datagrams written so far (as the pool's
+    /// flows count them): read per batch, not per datagram.
+    pub fn sent(&self) -> Counters {
+        match self {
+            Replay::V5(r) => r.records().sent(),
+            Replay::Templated(r) => r.records().sent(),
+            Replay::Sflow(r) => r.records().sent(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! pool in one piece, then re-timed and its ports moved in place.
 
 use super::records::{Patches, Records};
-use crate::flow::{Counters, Flow};
+use crate::flow::Flow;
 use crate::wire::ie::{self, RecordLayout, TimeFields};
 use crate::wire::{ipfix, netflow_v5, netflow_v9, EncoderConfig, FlowEncoder};
 
@@ -41,20 +41,20 @@ impl V5 {
         netflow_v5::MAX_RECORDS
     }
 
-    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> Counters {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
         out.extend_from_slice(&[0; netflow_v5::HEADER_LEN]);
         let shift = self.records.time_shift(now_ms);
-        let mut total = Counters::default();
-        while (total.flows as usize) < netflow_v5::MAX_RECORDS {
-            let s = self.records.segment(netflow_v5::MAX_RECORDS - total.flows as usize);
+        let mut taken = 0;
+        while taken < netflow_v5::MAX_RECORDS {
+            let s = self.records.segment(netflow_v5::MAX_RECORDS - taken);
             let at = out.len();
             out.extend_from_slice(self.records.range(s.start, s.end));
             V5_RECORD.apply(&mut out[at..], shift, s.port_shift);
-            total.add(&self.records.counters(s.start, s.end));
+            taken += s.end - s.start;
             self.records.advance(s.end - s.start);
         }
-        let count = total.flows as u16;
+        let count = taken as u16;
         let header = netflow_v5::HeaderRepr {
             count,
             sys_uptime: now_ms.wrapping_sub(self.boot_ms) as u32,
@@ -67,7 +67,11 @@ impl V5 {
             (&mut out[..netflow_v5::HEADER_LEN]).try_into().expect("header");
         header.write(head);
         self.flow_sequence = self.flow_sequence.wrapping_add(u32::from(count));
-        total
+        taken
+    }
+
+    pub(super) fn records(&self) -> &Records {
+        &self.records
     }
 }
 
@@ -163,7 +167,7 @@ impl Templated {
         ie::patch_u16(out, start + 2, len);
     }
 
-    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> Counters {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         let header_len = if self.ipfix { ipfix::HEADER_LEN } else { netflow_v9::HEADER_LEN };
         out.clear();
         out.resize(header_len, 0);
@@ -173,11 +177,11 @@ impl Templated {
             records += self.template_records;
         }
         let shift = self.records.time_shift(now_ms);
-        let mut total = Counters::default();
+        let mut taken = 0;
         // The open set: (IPv6?, where it began). A run may continue across the end of a pass.
         let mut set: Option<(bool, usize)> = None;
-        while (total.flows as usize) < self.max_flows {
-            let s = self.records.segment(self.max_flows - total.flows as usize);
+        while taken < self.max_flows {
+            let s = self.records.segment(self.max_flows - taken);
             let mut i = s.start;
             while i < s.end {
                 let ipv6 = self.records.record(i).len() == self.families[1].1.size;
@@ -196,13 +200,13 @@ impl Templated {
                 patches.apply(&mut out[at..], shift, s.port_shift);
                 i = run_end;
             }
-            total.add(&self.records.counters(s.start, s.end));
+            taken += s.end - s.start;
             self.records.advance(s.end - s.start);
         }
         if let Some((_, start)) = set {
             self.close_set(out, start);
         }
-        records += total.flows as u32;
+        records += taken as u32;
         if self.ipfix {
             ipfix::HeaderRepr {
                 length: out.len() as u16,
@@ -225,7 +229,11 @@ impl Templated {
         }
         self.sent = self.sent.wrapping_add(1);
         self.records_sent = self.records_sent.wrapping_add(records);
-        total
+        taken
+    }
+
+    pub(super) fn records(&self) -> &Records {
+        &self.records
     }
 }
 

@@ -3,7 +3,7 @@
 //! walks it pass after pass, and the few in-place patches a replay needs.
 
 use crate::flow::{proto, Counters, Flow};
-use crate::gen::pool::{port_shift, shift_by};
+use crate::gen::pool::{port_shift, EPHEMERAL};
 
 pub(super) struct Records {
     /// The records of the first pass, back to back.
@@ -16,6 +16,8 @@ pub(super) struct Records {
     octets: Vec<u64>,
     next: usize,
     pass: u32,
+    /// Passes completed (for `sent`; `pass` wraps with the port shift).
+    passes: u64,
     /// Export time of the first pass the records were encoded for.
     base_ms: u64,
     /// Before this export time re-timing would clamp some times at zero (see
@@ -52,7 +54,7 @@ impl Records {
         }
         starts.push(bytes.len() as u32);
         bytes.shrink_to_fit();
-        Records { bytes, starts, packets, octets, next: 0, pass: 0, base_ms, exact_from_ms }
+        Records { bytes, starts, packets, octets, next: 0, pass: 0, passes: 0, base_ms, exact_from_ms }
     }
 
     pub fn len(&self) -> usize {
@@ -98,16 +100,18 @@ impl Records {
         if self.next >= self.len() {
             self.next -= self.len();
             self.pass = self.pass.wrapping_add(1);
+            self.passes += 1;
         }
     }
 
-    /// Flows, packets and bytes of records `start..end`.
-    #[inline]
-    pub fn counters(&self, start: usize, end: usize) -> Counters {
+    /// Flows, packets and bytes of every record the cursor has passed: totals
+    /// from the cursor alone, without reading counters per datagram.
+    pub fn sent(&self) -> Counters {
+        let len = self.len();
         Counters {
-            flows: (end - start) as u64,
-            packets: self.packets[end].wrapping_sub(self.packets[start]),
-            bytes: self.octets[end].wrapping_sub(self.octets[start]),
+            flows: self.passes.wrapping_mul(len as u64).wrapping_add(self.next as u64),
+            packets: self.passes.wrapping_mul(self.packets[len]).wrapping_add(self.packets[self.next]),
+            bytes: self.passes.wrapping_mul(self.octets[len]).wrapping_add(self.octets[self.next]),
         }
     }
 }
@@ -130,10 +134,19 @@ pub(super) struct Patches {
 impl Patches {
     /// Re-times every record of `records` (back to back, `size` bytes each) by
     /// `shift` ms and moves their ephemeral ports by `port_shift`.
-    #[inline]
+    #[inline(always)]
     pub fn apply(&self, records: &mut [u8], shift: u64, port_shift: u16) {
+        if self.time_len == 4 {
+            self.apply_to::<4>(records, shift, port_shift)
+        } else {
+            self.apply_to::<8>(records, shift, port_shift)
+        }
+    }
+
+    #[inline(always)]
+    fn apply_to<const TIME_LEN: usize>(&self, records: &mut [u8], shift: u64, port_shift: u16) {
         for r in records.chunks_exact_mut(self.size) {
-            if self.time_len == 4 {
+            if TIME_LEN == 4 {
                 add_u32(r, self.first_at, shift as u32);
                 add_u32(r, self.last_at, shift as u32);
             } else {
@@ -160,14 +173,19 @@ fn add_u64(r: &mut [u8], at: usize, d: u64) {
 }
 
 /// Moves the ephemeral source and destination ports at `at` (big-endian, in
-/// that order) of a TCP or UDP flow, as re-timing a pooled flow does.
-#[inline]
+/// that order) of a TCP or UDP flow, as re-timing a pooled flow does
+/// (`pool::shift_by`, without branches: protocols and ports come in random order).
+#[inline(always)]
 pub(super) fn shift_ports(r: &mut [u8], at: usize, protocol: u8, shift: u16) {
-    if !matches!(protocol, proto::TCP | proto::UDP) {
-        return;
-    }
-    for at in [at, at + 2] {
-        let b: &mut [u8; 2] = (&mut r[at..at + 2]).try_into().expect("2 bytes");
-        *b = shift_by(u16::from_be_bytes(*b), shift).to_be_bytes();
-    }
+    let moves = u16::from(protocol == proto::TCP) | u16::from(protocol == proto::UDP);
+    // The low 15 bits move when the flow has ports; of those, only ports ≥ EPHEMERAL.
+    let low = moves.wrapping_neg() & (EPHEMERAL - 1);
+    let b: &mut [u8; 4] = (&mut r[at..at + 4]).try_into().expect("4 bytes");
+    let (src, dst) = (u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]]));
+    let mv = |p: u16| {
+        let m = low & (p >> 15).wrapping_neg();
+        (p & !m) | (p.wrapping_add(shift) & m)
+    };
+    b[..2].copy_from_slice(&mv(src).to_be_bytes());
+    b[2..].copy_from_slice(&mv(dst).to_be_bytes());
 }

@@ -7,7 +7,7 @@
 use hashbrown::HashMap;
 
 use super::records::{shift_ports, Records};
-use crate::flow::{proto, Counters, Flow};
+use crate::flow::{proto, Flow};
 use crate::wire::inner::{ip_header_len, l2_header_len};
 use crate::wire::sflow::encoder::{COUNTERS_EVERY, MAX_SOURCES};
 use crate::wire::sflow::{as_sampled, sample_format, Encoder, MAX_DATAGRAM};
@@ -99,7 +99,7 @@ impl Sflow {
         self.max_flows
     }
 
-    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> Counters {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
         self.datagram_seq = self.datagram_seq.wrapping_add(1);
         self.datagrams += 1;
@@ -116,15 +116,15 @@ impl Sflow {
                 count += 1;
             }
         }
-        let mut total = Counters::default();
-        while (total.flows as usize) < self.max_flows {
+        let mut taken = 0;
+        while taken < self.max_flows {
             let segment = self.records.segment(1);
             let i = segment.start;
             let sample = self.samples[i];
             let src = &mut self.sources[usize::from(sample.source)];
             src.known = true;
             let record = self.records.record(i);
-            if out.len() + record.len() > MAX_DATAGRAM && total.flows > 0 {
+            if out.len() + record.len() > MAX_DATAGRAM && taken > 0 {
                 break;
             }
             let (seq, pool) = (src.sample_seq.wrapping_add(1), src.sample_pool.wrapping_add(self.rate));
@@ -141,11 +141,15 @@ impl Sflow {
             src.in_octets = src.in_octets.wrapping_add(sample.octets);
             src.in_packets = src.in_packets.wrapping_add(self.rate);
             count += 1;
-            total.add(&self.records.counters(i, i + 1));
+            taken += 1;
             self.records.advance(1);
         }
         put(out, h - 4, count);
-        total
+        taken
+    }
+
+    pub(super) fn records(&self) -> &Records {
+        &self.records
     }
 }
 

@@ -63,7 +63,15 @@ fn compare(protocol: FlowSource, cfg: EncoderConfig, flows: Vec<Flow>, datagrams
             counters.add_flow(f);
         }
         pool.advance(taken);
-        assert_eq!(replay.encode(now, &mut got), counters, "datagram {d}");
+        let before = replay.sent();
+        assert_eq!(replay.encode(now, &mut got), taken, "datagram {d}");
+        let after = replay.sent();
+        let sent = Counters {
+            flows: after.flows - before.flows,
+            packets: after.packets - before.packets,
+            bytes: after.bytes - before.bytes,
+        };
+        assert_eq!(sent, counters, "datagram {d}");
         if got != want {
             let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
             panic!("{protocol:?} datagram {d}: {} vs {} bytes, first difference at {at}", got.len(), want.len());
@@ -126,4 +134,27 @@ fn pools_it_cannot_replay_exactly_are_refused() {
     }
     early[0].first_ms = 3_000;
     assert!(Replay::new(v9, &cfg(1, 20, "127.0.0.2"), &mut FlowPool::from_flows(early), 3_999).is_none());
+}
+
+#[test]
+fn ports_move_as_re_timing_moves_them() {
+    use crate::flow::proto;
+    use crate::gen::pool::{port_shift, shift_ephemeral};
+    for pass in [0u32, 1, 2, 7, 8, 4_099, 1_047_552, 1_048_577, u32::MAX - 1, u32::MAX] {
+        let shift = port_shift(pass);
+        for protocol in [proto::TCP, proto::UDP, proto::ICMP, 47] {
+            for src in (0..=u16::MAX).step_by(251).chain([32_767, 32_768, 65_535]) {
+                let dst = src.rotate_left(3);
+                let mut r = [0u8; 6];
+                r[1..3].copy_from_slice(&src.to_be_bytes());
+                r[3..5].copy_from_slice(&dst.to_be_bytes());
+                records::shift_ports(&mut r, 1, protocol, shift);
+                let moves = matches!(protocol, proto::TCP | proto::UDP);
+                let want = |p| if moves { shift_ephemeral(p, pass) } else { p };
+                let got = (u16::from_be_bytes([r[1], r[2]]), u16::from_be_bytes([r[3], r[4]]));
+                assert_eq!(got, (want(src), want(dst)), "ports {src} {dst} protocol {protocol} pass {pass}");
+                assert_eq!((r[0], r[5]), (0, 0));
+            }
+        }
+    }
 }

@@ -67,6 +67,7 @@ impl V5 {
             (&mut out[..netflow_v5::HEADER_LEN]).try_into().expect("header");
         header.write(head);
         self.flow_sequence = self.flow_sequence.wrapping_add(u32::from(count));
+        self.records.prefetch();
         taken
     }
 
@@ -229,6 +230,7 @@ impl Templated {
         }
         self.sent = self.sent.wrapping_add(1);
         self.records_sent = self.records_sent.wrapping_add(records);
+        self.records.prefetch();
         taken
     }
 

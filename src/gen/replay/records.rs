@@ -4,6 +4,11 @@
 
 use crate::flow::{proto, Counters, Flow};
 use crate::gen::pool::{port_shift, EPHEMERAL};
+use crate::gen::send::prefetch;
+
+/// How far ahead of the cursor records are prefetched: a few datagrams.
+const PREFETCH_AHEAD: usize = 8 << 10;
+const CACHE_LINE: usize = 64;
 
 pub(super) struct Records {
     /// The records of the first pass, back to back.
@@ -18,6 +23,8 @@ pub(super) struct Records {
     pass: u32,
     /// Passes completed (for `sent`; `pass` wraps with the port shift).
     passes: u64,
+    /// Offset in `bytes` up to which loads have been started (`prefetch`).
+    prefetched: usize,
     /// Export time of the first pass the records were encoded for.
     base_ms: u64,
     /// Before this export time re-timing would clamp some times at zero (see
@@ -54,7 +61,7 @@ impl Records {
         }
         starts.push(bytes.len() as u32);
         bytes.shrink_to_fit();
-        Records { bytes, starts, packets, octets, next: 0, pass: 0, passes: 0, base_ms, exact_from_ms }
+        Records { bytes, starts, packets, octets, next: 0, pass: 0, passes: 0, prefetched: 0, base_ms, exact_from_ms }
     }
 
     pub fn len(&self) -> usize {
@@ -101,6 +108,22 @@ impl Records {
             self.next -= self.len();
             self.pass = self.pass.wrapping_add(1);
             self.passes += 1;
+        }
+    }
+
+    /// Starts loading the records up to `PREFETCH_AHEAD` bytes past the cursor
+    /// (the lines not asked for yet): by the time the next datagrams copy
+    /// them, they are in the cache.
+    #[inline]
+    pub fn prefetch(&mut self) {
+        let at = self.starts[self.next] as usize;
+        if self.prefetched < at || self.prefetched > at + 2 * PREFETCH_AHEAD {
+            self.prefetched = at; // a new pass
+        }
+        let until = (at + PREFETCH_AHEAD).min(self.bytes.len());
+        while self.prefetched < until {
+            prefetch(&self.bytes[self.prefetched]);
+            self.prefetched += CACHE_LINE;
         }
     }
 

@@ -145,6 +145,7 @@ impl Sflow {
             self.records.advance(1);
         }
         put(out, h - 4, count);
+        self.records.prefetch();
         taken
     }
 

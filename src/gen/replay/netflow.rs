@@ -49,8 +49,9 @@ impl V5 {
         while taken < netflow_v5::MAX_RECORDS {
             let s = self.records.segment(netflow_v5::MAX_RECORDS - taken);
             let at = out.len();
-            out.extend_from_slice(self.records.range(s.start, s.end));
-            V5_RECORD.apply(&mut out[at..], shift, s.port_shift);
+            let src = self.records.range(s.start, s.end);
+            out.extend_from_slice(src);
+            V5_RECORD.apply(src, &mut out[at..], shift, s.port_shift);
             taken += s.end - s.start;
             self.records.advance(s.end - s.start);
         }
@@ -197,8 +198,9 @@ impl Templated {
                     out.extend_from_slice(&[0, 0]);
                 }
                 let at = out.len();
-                out.extend_from_slice(self.records.range(i, run_end));
-                patches.apply(&mut out[at..], shift, s.port_shift);
+                let src = self.records.range(i, run_end);
+                out.extend_from_slice(src);
+                patches.apply(src, &mut out[at..], shift, s.port_shift);
                 i = run_end;
             }
             taken += s.end - s.start;

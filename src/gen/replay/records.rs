@@ -155,60 +155,52 @@ pub(super) struct Patches {
 }
 
 impl Patches {
-    /// Re-times every record of `records` (back to back, `size` bytes each) by
-    /// `shift` ms and moves their ephemeral ports by `port_shift`.
+    /// `dst` holds a copy of `src` (records back to back, `size` bytes each):
+    /// re-times its records by `shift` ms and moves their ephemeral ports by
+    /// `port_shift`. The fields are read from `src`, not from the bytes just
+    /// copied (a load from a recent wide store can stall the CPU).
     #[inline(always)]
-    pub fn apply(&self, records: &mut [u8], shift: u64, port_shift: u16) {
+    pub fn apply(&self, src: &[u8], dst: &mut [u8], shift: u64, port_shift: u16) {
         if self.time_len == 4 {
-            self.apply_to::<4>(records, shift, port_shift)
+            self.apply_to::<4>(src, dst, shift, port_shift)
         } else {
-            self.apply_to::<8>(records, shift, port_shift)
+            self.apply_to::<8>(src, dst, shift, port_shift)
         }
     }
 
     #[inline(always)]
-    fn apply_to<const TIME_LEN: usize>(&self, records: &mut [u8], shift: u64, port_shift: u16) {
-        for r in records.chunks_exact_mut(self.size) {
-            if TIME_LEN == 4 {
-                add_u32(r, self.first_at, shift as u32);
-                add_u32(r, self.last_at, shift as u32);
-            } else {
-                add_u64(r, self.first_at, shift);
-                add_u64(r, self.last_at, shift);
+    fn apply_to<const TIME_LEN: usize>(&self, src: &[u8], dst: &mut [u8], shift: u64, port_shift: u16) {
+        for (s, d) in src.chunks_exact(self.size).zip(dst.chunks_exact_mut(self.size)) {
+            for at in [self.first_at, self.last_at] {
+                if TIME_LEN == 4 {
+                    let t = u32::from_be_bytes(s[at..at + 4].try_into().expect("4 bytes"));
+                    d[at..at + 4].copy_from_slice(&t.wrapping_add(shift as u32).to_be_bytes());
+                } else {
+                    let t = u64::from_be_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+                    d[at..at + 8].copy_from_slice(&t.wrapping_add(shift).to_be_bytes());
+                }
             }
             if port_shift != 0 {
-                shift_ports(r, self.ports_at, r[self.protocol_at], port_shift);
+                let ports = s[self.ports_at..self.ports_at + 4].try_into().expect("4 bytes");
+                let moved = shift_ports(ports, s[self.protocol_at], port_shift);
+                d[self.ports_at..self.ports_at + 4].copy_from_slice(&moved);
             }
         }
     }
 }
 
-#[inline]
-fn add_u32(r: &mut [u8], at: usize, d: u32) {
-    let b: &mut [u8; 4] = (&mut r[at..at + 4]).try_into().expect("4 bytes");
-    *b = u32::from_be_bytes(*b).wrapping_add(d).to_be_bytes();
-}
-
-#[inline]
-fn add_u64(r: &mut [u8], at: usize, d: u64) {
-    let b: &mut [u8; 8] = (&mut r[at..at + 8]).try_into().expect("8 bytes");
-    *b = u64::from_be_bytes(*b).wrapping_add(d).to_be_bytes();
-}
-
-/// Moves the ephemeral source and destination ports at `at` (big-endian, in
-/// that order) of a TCP or UDP flow, as re-timing a pooled flow does
-/// (`pool::shift_by`, without branches: protocols and ports come in random order).
+/// Moves the ephemeral ports of `ports` (source then destination, big-endian)
+/// of a TCP or UDP flow, as re-timing a pooled flow does (`pool::shift_ephemeral`,
+/// without branches: protocols and ports come in random order).
 #[inline(always)]
-pub(super) fn shift_ports(r: &mut [u8], at: usize, protocol: u8, shift: u16) {
+pub(super) fn shift_ports(ports: [u8; 4], protocol: u8, shift: u16) -> [u8; 4] {
     let moves = u16::from(protocol == proto::TCP) | u16::from(protocol == proto::UDP);
     // The low 15 bits move when the flow has ports; of those, only ports ≥ EPHEMERAL.
     let low = moves.wrapping_neg() & (EPHEMERAL - 1);
-    let b: &mut [u8; 4] = (&mut r[at..at + 4]).try_into().expect("4 bytes");
-    let (src, dst) = (u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]]));
     let mv = |p: u16| {
         let m = low & (p >> 15).wrapping_neg();
-        (p & !m) | (p.wrapping_add(shift) & m)
+        ((p & !m) | (p.wrapping_add(shift) & m)).to_be_bytes()
     };
-    b[..2].copy_from_slice(&mv(src).to_be_bytes());
-    b[2..].copy_from_slice(&mv(dst).to_be_bytes());
+    let (src, dst) = (mv(u16::from_be_bytes([ports[0], ports[1]])), mv(u16::from_be_bytes([ports[2], ports[3]])));
+    [src[0], src[1], dst[0], dst[1]]
 }

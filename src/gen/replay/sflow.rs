@@ -134,7 +134,9 @@ impl Sflow {
             put(out, at + usize::from(sample.pool_at), pool);
             if sample.ports_at != 0 && segment.port_shift != 0 {
                 // Only TCP and UDP samples have ports_at set.
-                shift_ports(&mut out[at..], usize::from(sample.ports_at), proto::TCP, segment.port_shift);
+                let p = at + usize::from(sample.ports_at);
+                let ports = record[usize::from(sample.ports_at)..][..4].try_into().expect("4 bytes");
+                out[p..p + 4].copy_from_slice(&shift_ports(ports, proto::TCP, segment.port_shift));
             }
             src.sample_seq = seq;
             src.sample_pool = pool;

@@ -39,6 +39,8 @@ struct Exporter {
     pending: Vec<Flow>,
     sender: Option<BatchSender>,
     totals: ExporterTotals,
+    /// What the replay (`Feed::Records`) had handed out at the last batch.
+    replayed: Counters,
 }
 
 /// Where an exporter's flows come from.
@@ -198,7 +200,15 @@ impl Generator {
                 ..ExporterTotals::default()
             };
             let pending = Vec::with_capacity(encoder.max_flows_per_datagram());
-            exporters.push(Exporter { source, encoder, flows, pending, sender, totals });
+            exporters.push(Exporter {
+                source,
+                encoder,
+                flows,
+                pending,
+                sender,
+                totals,
+                replayed: Counters::default(),
+            });
         }
         let bufs = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();
         let slots = vec![Counters::default(); cfg.batch];
@@ -289,10 +299,6 @@ impl Generator {
             Clock::Wall => self.clock.now_ms(),
             Clock::Virtual { .. } => 0,
         };
-        let replayed_before = match &ex.flows {
-            Feed::Records(replay) => replay.sent(),
-            _ => Counters::default(),
-        };
         let mut built = 0;
         while built < n {
             let i = built;
@@ -351,9 +357,11 @@ impl Generator {
             t.payload_bytes += buf.len() as u64;
         }
         if let Feed::Records(replay) = &ex.flows {
-            let after = replay.sent();
-            t.packets += after.packets.wrapping_sub(replayed_before.packets);
-            t.bytes += after.bytes.wrapping_sub(replayed_before.bytes);
+            // A replay counts what it handed out; the totals take it once per batch.
+            let sent = replay.sent();
+            t.packets += sent.packets.wrapping_sub(ex.replayed.packets);
+            t.bytes += sent.bytes.wrapping_sub(ex.replayed.bytes);
+            ex.replayed = sent;
         }
         Ok((built, flows))
     }

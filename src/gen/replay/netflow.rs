@@ -10,8 +10,30 @@ use crate::wire::{ipfix, netflow_v5, netflow_v9, EncoderConfig, FlowEncoder};
 
 /// Byte offsets in a v5 flow record (RFC-less, Cisco's layout; a test holds
 /// them to `netflow_v5::FlowRecord`'s accessors).
-const V5_RECORD: Patches =
+pub(super) const V5_RECORD: Patches =
     Patches { size: netflow_v5::RECORD_LEN, first_at: 24, last_at: 28, time_len: 4, ports_at: 32, protocol_at: 38 };
+
+/// The patches of the v9 and IPFIX records (`ie::RecordLayout`): addresses
+/// (3 × 4 or 16), masks 2, ports 4, protocol; the times last. A test holds
+/// them to `patches(layout)`, which reads them off the templates.
+pub(super) const V9_V4: Patches = layout_patches(false, 4);
+pub(super) const V9_V6: Patches = layout_patches(true, 4);
+pub(super) const IPFIX_V4: Patches = layout_patches(false, 8);
+pub(super) const IPFIX_V6: Patches = layout_patches(true, 8);
+
+const fn layout_patches(ipv6: bool, time_len: usize) -> Patches {
+    let times = if time_len == 4 { TimeFields::SysUpTime } else { TimeFields::Milliseconds };
+    let size = RecordLayout { ipv6, times }.size();
+    let ports_at = if ipv6 { 3 * 16 + 2 } else { 3 * 4 + 2 };
+    Patches {
+        size,
+        first_at: size - 2 * time_len,
+        last_at: size - time_len,
+        time_len,
+        ports_at,
+        protocol_at: ports_at + 4,
+    }
+}
 
 pub struct V5 {
     records: Records,
@@ -82,11 +104,9 @@ impl V5 {
 pub struct Templated {
     ipfix: bool,
     records: Records,
-    /// Where the records of each family end their run of same-family records
-    /// (within the first pass): one copy per run.
-    run_end: Vec<u32>,
-    /// Per family (IPv4, IPv6): template id and record patches.
-    families: [(u16, Patches); 2],
+    /// Per record: where its run of same-family records ends (within the first
+    /// pass; one copy per run), shifted left by one, or 1 for IPv6.
+    runs: Vec<u32>,
     /// The template (and sampler options) sets, as the encoder writes them, and
     /// the records they count (v9 header count; IPFIX sequence number).
     templates: Vec<u8>,
@@ -108,18 +128,14 @@ impl Templated {
         let records = Records::new(flows, base_ms, exact_from_ms, |f, out| {
             layouts[usize::from(f.is_ipv6())].write_record(out, f, cfg.boot_ms, sampling)
         });
-        let mut run_end = vec![0u32; flows.len()];
+        let mut runs = vec![0u32; flows.len()];
         let mut end = flows.len();
         for i in (0..flows.len()).rev() {
             if i + 1 < flows.len() && flows[i].is_ipv6() != flows[i + 1].is_ipv6() {
                 end = i + 1;
             }
-            run_end[i] = end as u32;
+            runs[i] = (end as u32) << 1 | u32::from(flows[i].is_ipv6());
         }
-        let families = [
-            (ie::TEMPLATE_IPV4, patches(layouts[0])),
-            (ie::TEMPLATE_IPV6, patches(layouts[1])),
-        ];
         // The template block: what a fresh encoder writes after its header in its
         // first datagram, given no flows; and the records it counts.
         let protocol = if ipfix { crate::flow::FlowSource::Ipfix } else { crate::flow::FlowSource::NetflowV9 };
@@ -138,8 +154,7 @@ impl Templated {
         Templated {
             ipfix,
             records,
-            run_end,
-            families,
+            runs,
             templates: first[header_len..].to_vec(),
             template_records,
             template_every: cfg.template_every,
@@ -186,9 +201,9 @@ impl Templated {
             let s = self.records.segment(self.max_flows - taken);
             let mut i = s.start;
             while i < s.end {
-                let ipv6 = self.records.record(i).len() == self.families[1].1.size;
-                let run_end = (self.run_end[i] as usize).min(s.end);
-                let (id, patches) = self.families[usize::from(ipv6)];
+                let (run, ipv6) = (self.runs[i] as usize >> 1, self.runs[i] & 1 == 1);
+                let run_end = run.min(s.end);
+                let id = if ipv6 { ie::TEMPLATE_IPV6 } else { ie::TEMPLATE_IPV4 };
                 if set.map(|(v6, _)| v6) != Some(ipv6) {
                     if let Some((_, start)) = set {
                         self.close_set(out, start);
@@ -200,7 +215,14 @@ impl Templated {
                 let at = out.len();
                 let src = self.records.range(i, run_end);
                 out.extend_from_slice(src);
-                patches.apply(src, &mut out[at..], shift, s.port_shift);
+                // Constant offsets per layout: the patch loop compiles to fixed-offset code.
+                let dst = &mut out[at..];
+                match (self.ipfix, ipv6) {
+                    (false, false) => V9_V4.apply(src, dst, shift, s.port_shift),
+                    (false, true) => V9_V6.apply(src, dst, shift, s.port_shift),
+                    (true, false) => IPFIX_V4.apply(src, dst, shift, s.port_shift),
+                    (true, true) => IPFIX_V6.apply(src, dst, shift, s.port_shift),
+                }
                 i = run_end;
             }
             taken += s.end - s.start;
@@ -242,7 +264,8 @@ impl Templated {
 }
 
 /// The patch offsets of a layout, from its template.
-fn patches(layout: RecordLayout) -> Patches {
+#[cfg(test)]
+pub(super) fn patches(layout: RecordLayout) -> Patches {
     let template = layout.template();
     let at = |id: u16| {
         let i = template.iter().position(|&(e, _)| e == id).expect("element in the encoders' template");

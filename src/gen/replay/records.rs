@@ -140,7 +140,7 @@ impl Records {
 }
 
 /// Where the times and ports of a fixed-layout record lie.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Patches {
     /// Bytes per record.
     pub size: usize,

@@ -157,3 +157,30 @@ fn ports_move_as_re_timing_moves_them() {
         }
     }
 }
+
+#[test]
+fn record_patches_are_where_the_templates_put_the_fields() {
+    use crate::wire::ie::{RecordLayout, TimeFields};
+    for (patches, ipv6, times) in [
+        (netflow::V9_V4, false, TimeFields::SysUpTime),
+        (netflow::V9_V6, true, TimeFields::SysUpTime),
+        (netflow::IPFIX_V4, false, TimeFields::Milliseconds),
+        (netflow::IPFIX_V6, true, TimeFields::Milliseconds),
+    ] {
+        assert_eq!(patches, netflow::patches(RecordLayout { ipv6, times }), "{ipv6} {times:?}");
+    }
+}
+
+#[test]
+fn v5_patches_are_where_the_record_view_reads() {
+    use crate::wire::netflow_v5::{FlowRecord, RecordRepr};
+    let repr = RecordRepr { first: 0x0102_0304, last: 0x0506_0708, srcport: 0x8899, dstport: 0x1122, prot: 17, ..RecordRepr::default() };
+    let mut b = [0u8; 48];
+    repr.write(&mut b);
+    let p = netflow::V5_RECORD;
+    let be32 = |at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+    let r = FlowRecord::new_checked(&b[..]).unwrap();
+    assert_eq!((be32(p.first_at), be32(p.last_at)), (r.first(), r.last()));
+    assert_eq!(be32(p.ports_at), u32::from(r.srcport()) << 16 | u32::from(r.dstport()));
+    assert_eq!((b[p.protocol_at], p.size, p.time_len), (r.prot(), 48, 4));
+}

@@ -38,7 +38,12 @@ impl Replay {
     /// cannot be replayed exactly from records: its flows' times would clamp
     /// at zero (a clock near 1970), or v5 is given IPv6 flows, which its
     /// encoder skips. The caller then encodes the flows.
-    pub fn new(protocol: FlowSource, cfg: &EncoderConfig, pool: &mut FlowPool, now_ms: u64) -> Option<Replay> {
+    pub fn new(
+        protocol: FlowSource,
+        cfg: &EncoderConfig,
+        pool: &mut FlowPool,
+        now_ms: u64,
+    ) -> Option<Replay> {
         let exact_from_ms = pool.exact_from_ms();
         if now_ms < exact_from_ms {
             return None;

@@ -10,8 +10,14 @@ use crate::wire::{ipfix, netflow_v5, netflow_v9, EncoderConfig, FlowEncoder};
 
 /// Byte offsets in a v5 flow record (RFC-less, Cisco's layout; a test holds
 /// them to `netflow_v5::FlowRecord`'s accessors).
-pub(super) const V5_RECORD: Patches =
-    Patches { size: netflow_v5::RECORD_LEN, first_at: 24, last_at: 28, time_len: 4, ports_at: 32, protocol_at: 38 };
+pub(super) const V5_RECORD: Patches = Patches {
+    size: netflow_v5::RECORD_LEN,
+    first_at: 24,
+    last_at: 28,
+    time_len: 4,
+    ports_at: 32,
+    protocol_at: 38,
+};
 
 /// The patches of the v9 and IPFIX records (`ie::RecordLayout`): addresses
 /// (3 × 4 or 16), masks 2, ports 4, protocol; the times last. A test holds
@@ -121,7 +127,13 @@ pub struct Templated {
 }
 
 impl Templated {
-    pub fn new(ipfix: bool, cfg: &EncoderConfig, flows: &[Flow], base_ms: u64, exact_from_ms: u64) -> Templated {
+    pub fn new(
+        ipfix: bool,
+        cfg: &EncoderConfig,
+        flows: &[Flow],
+        base_ms: u64,
+        exact_from_ms: u64,
+    ) -> Templated {
         let times = if ipfix { TimeFields::Milliseconds } else { TimeFields::SysUpTime };
         let layouts = [RecordLayout { ipv6: false, times }, RecordLayout { ipv6: true, times }];
         let sampling = cfg.sampling.max(1);
@@ -138,7 +150,8 @@ impl Templated {
         }
         // The template block: what a fresh encoder writes after its header in its
         // first datagram, given no flows; and the records it counts.
-        let protocol = if ipfix { crate::flow::FlowSource::Ipfix } else { crate::flow::FlowSource::NetflowV9 };
+        let protocol =
+            if ipfix { crate::flow::FlowSource::Ipfix } else { crate::flow::FlowSource::NetflowV9 };
         let mut scratch = crate::wire::encoder(protocol, cfg.clone());
         let mut first = Vec::new();
         let max_flows = scratch.max_flows_per_datagram();

@@ -61,7 +61,18 @@ impl Records {
         }
         starts.push(bytes.len() as u32);
         bytes.shrink_to_fit();
-        Records { bytes, starts, packets, octets, next: 0, pass: 0, passes: 0, prefetched: 0, base_ms, exact_from_ms }
+        Records {
+            bytes,
+            starts,
+            packets,
+            octets,
+            next: 0,
+            pass: 0,
+            passes: 0,
+            prefetched: 0,
+            base_ms,
+            exact_from_ms,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -201,6 +212,7 @@ pub(super) fn shift_ports(ports: [u8; 4], protocol: u8, shift: u16) -> [u8; 4] {
         let m = low & (p >> 15).wrapping_neg();
         ((p & !m) | (p.wrapping_add(shift) & m)).to_be_bytes()
     };
-    let (src, dst) = (mv(u16::from_be_bytes([ports[0], ports[1]])), mv(u16::from_be_bytes([ports[2], ports[3]])));
+    let (src, dst) =
+        (mv(u16::from_be_bytes([ports[0], ports[1]])), mv(u16::from_be_bytes([ports[2], ports[3]])));
     [src[0], src[1], dst[0], dst[1]]
 }

@@ -73,14 +73,20 @@ impl Sflow {
             });
             let at = out.len();
             Encoder::write_flow_sample(&f, id, 0, 0, out);
-            let expanded = u32::from_be_bytes(out[at..at + 4].try_into().expect("format")) != sample_format::FLOW;
+            let expanded =
+                u32::from_be_bytes(out[at..at + 4].try_into().expect("format")) != sample_format::FLOW;
             // Sample header (10 or 13 words), raw header record header (6 words), then the frame.
             let frame_at = if expanded { 13 * 4 } else { 10 * 4 } + 6 * 4;
             let ports_at = match f.protocol {
                 proto::TCP | proto::UDP => (frame_at + l2_header_len(&f) + ip_header_len(&f)) as u16,
                 _ => 0,
             };
-            samples.push(Sample { source, pool_at: if expanded { 24 } else { 20 }, ports_at, octets: f.bytes });
+            samples.push(Sample {
+                source,
+                pool_at: if expanded { 24 } else { 20 },
+                ports_at,
+                octets: f.bytes,
+            });
         });
         Sflow {
             records,

@@ -20,7 +20,14 @@ fn cfg(sampling: u32, template_every: u32, agent: &str) -> EncoderConfig {
 }
 
 /// `n` flows of the model as `protocol` carries them, drawn at `T0`.
-fn flows(protocol: FlowSource, scenario: Scenario, ipv6: f64, sampling: u32, seed: u64, n: usize) -> Vec<Flow> {
+fn flows(
+    protocol: FlowSource,
+    scenario: Scenario,
+    ipv6: f64,
+    sampling: u32,
+    seed: u64,
+    n: usize,
+) -> Vec<Flow> {
     let mut t = Traffic::new(TrafficConfig {
         scenario,
         ipv6_fraction: ipv6,
@@ -74,7 +81,11 @@ fn compare(protocol: FlowSource, cfg: EncoderConfig, flows: Vec<Flow>, datagrams
         assert_eq!(sent, counters, "datagram {d}");
         if got != want {
             let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-            panic!("{protocol:?} datagram {d}: {} vs {} bytes, first difference at {at}", got.len(), want.len());
+            panic!(
+                "{protocol:?} datagram {d}: {} vs {} bytes, first difference at {at}",
+                got.len(),
+                want.len()
+            );
         }
         total += counters.flows;
     }
@@ -174,7 +185,14 @@ fn record_patches_are_where_the_templates_put_the_fields() {
 #[test]
 fn v5_patches_are_where_the_record_view_reads() {
     use crate::wire::netflow_v5::{FlowRecord, RecordRepr};
-    let repr = RecordRepr { first: 0x0102_0304, last: 0x0506_0708, srcport: 0x8899, dstport: 0x1122, prot: 17, ..RecordRepr::default() };
+    let repr = RecordRepr {
+        first: 0x0102_0304,
+        last: 0x0506_0708,
+        srcport: 0x8899,
+        dstport: 0x1122,
+        prot: 17,
+        ..RecordRepr::default()
+    };
     let mut b = [0u8; 48];
     repr.write(&mut b);
     let p = netflow::V5_RECORD;

@@ -35,9 +35,9 @@ fn the_send_loop_allocates_nothing_per_datagram() {
     // Holds the port and reads nothing: the kernel takes the datagrams and drops them.
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     let target = sink.local_addr().unwrap();
-    // Pools of 256 flows per exporter: even the short run passes the end of a
-    // pool (the seam copy buffer grows once there), so both runs have the
-    // same warm-up and any difference is per datagram.
+    // Pools of 256 flows per exporter, replayed from pre-encoded records: even
+    // the short run passes the end of a pool (and its port moves), so both
+    // runs have the same warm-up and any difference is per datagram.
     for (protocol, ipv6, sampling, pool) in [
         (FlowSource::NetflowV5, 0.0, 1, 512),
         (FlowSource::NetflowV5, 0.0, 10, 512),

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use super::pace::{pause, TokenBucket};
 use super::pool::FlowPool;
+use super::replay::Replay;
 use super::rng::derive_seed;
 use super::send::{thread_cpu_time, BatchSender};
 use super::totals::{ExporterTotals, Totals};
@@ -38,6 +39,8 @@ struct Exporter {
     pending: Vec<Flow>,
     sender: Option<BatchSender>,
     totals: ExporterTotals,
+    /// What the replay (`Feed::Records`) had handed out at the last batch.
+    replayed: Counters,
 }
 
 /// Where an exporter's flows come from.
@@ -46,6 +49,9 @@ enum Feed {
     Fresh(Traffic),
     /// Pre-drawn flows, replayed (see `pool.rs`); already in the protocol's view.
     Pool(FlowPool),
+    /// The pool pre-encoded by the protocol's own encoder (`replay`): what the
+    /// default encoders use; the flows are not encoded per send.
+    Records(Box<Replay>),
 }
 
 enum Sink {
@@ -94,12 +100,19 @@ pub struct Generator {
 
 impl Generator {
     /// Validates `cfg`, binds the exporters' sockets (or creates the capture).
+    /// The flow pool is pre-encoded once by the protocol's encoder and replayed
+    /// from those records (`replay`): the same bytes as encoding each flow.
     pub fn new(cfg: GenConfig) -> Result<Generator> {
-        Generator::with_encoders(cfg, &|_, protocol, ecfg| crate::wire::encoder(protocol, ecfg))
+        Generator::build(cfg, None)
     }
 
-    /// Like `new`, with the encoders built by `factory` (tests use their own).
+    /// Like `new`, with the encoders built by `factory` (tests use their own);
+    /// every flow goes through its encoder.
     pub fn with_encoders(cfg: GenConfig, factory: &EncoderFactory) -> Result<Generator> {
+        Generator::build(cfg, Some(factory))
+    }
+
+    fn build(cfg: GenConfig, factory: Option<&EncoderFactory>) -> Result<Generator> {
         cfg.validate()?;
         let seed = cfg.seed_or_clock();
         let (sink, clock) = match &cfg.pcap {
@@ -143,7 +156,10 @@ impl Generator {
                 boot_ms: boot_base.saturating_sub(i as u64 * 61_000),
                 agent: ip,
             };
-            let encoder = factory(i, cfg.protocol, ecfg);
+            let encoder = match factory {
+                Some(factory) => factory(i, cfg.protocol, ecfg.clone()),
+                None => crate::wire::encoder(cfg.protocol, ecfg.clone()),
+            };
             if encoder.max_flows_per_datagram() == 0 {
                 bail!("the {} encoder carries no flows per datagram", protocol_name(cfg.protocol));
             }
@@ -166,7 +182,15 @@ impl Generator {
                     });
                     let size = (total / cfg.exporters as usize).max(MIN_POOL_PER_EXPORTER).min(needed);
                     let carry = |f| as_carried(cfg.protocol, f, cfg.sampling);
-                    Feed::Pool(FlowPool::new(&mut traffic, size, clock.now_ms(), carry))
+                    let now_ms = clock.now_ms();
+                    let mut pool = FlowPool::new(&mut traffic, size, now_ms, carry);
+                    match factory {
+                        None => match Replay::new(cfg.protocol, &ecfg, &mut pool, now_ms) {
+                            Some(replay) => Feed::Records(Box::new(replay)),
+                            None => Feed::Pool(pool),
+                        },
+                        Some(_) => Feed::Pool(pool),
+                    }
                 }
             };
             let totals = ExporterTotals {
@@ -176,7 +200,15 @@ impl Generator {
                 ..ExporterTotals::default()
             };
             let pending = Vec::with_capacity(encoder.max_flows_per_datagram());
-            exporters.push(Exporter { source, encoder, flows, pending, sender, totals });
+            exporters.push(Exporter {
+                source,
+                encoder,
+                flows,
+                pending,
+                sender,
+                totals,
+                replayed: Counters::default(),
+            });
         }
         let bufs = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();
         let slots = vec![Counters::default(); cfg.batch];
@@ -280,29 +312,29 @@ impl Generator {
                     now
                 }
             };
-            // The pool hands the encoder its flows where they lie; fresh flows go through `pending`.
-            let offered: &[Flow] = match &mut ex.flows {
-                Feed::Pool(pool) => pool.window(max, now_ms),
+            let (buf, slot) = (&mut self.bufs[i], &mut self.slots[i]);
+            let taken = match &mut ex.flows {
+                // Packets and bytes are counted per batch, below.
+                Feed::Records(replay) => {
+                    let taken = replay.encode(now_ms, buf);
+                    *slot = Counters { flows: taken as u64, packets: 0, bytes: 0 };
+                    taken
+                }
+                // The pool hands the encoder its flows where they lie.
+                Feed::Pool(pool) => {
+                    let taken = encode_flows(&mut *ex.encoder, pool.window(max, now_ms), now_ms, buf, slot)?;
+                    pool.advance(taken);
+                    taken
+                }
                 Feed::Fresh(traffic) => {
                     while ex.pending.len() < max {
                         ex.pending.push(as_carried(protocol, traffic.next_flow(now_ms), sampling));
                     }
-                    &ex.pending
+                    let taken = encode_flows(&mut *ex.encoder, &ex.pending, now_ms, buf, slot)?;
+                    ex.pending.drain(..taken);
+                    taken
                 }
             };
-            let taken = ex.encoder.encode(offered, now_ms, &mut self.bufs[i]);
-            if taken == 0 || taken > offered.len() {
-                bail!("the {} encoder took {taken} of {} flows", protocol_name(protocol), offered.len());
-            }
-            let slot = &mut self.slots[i];
-            *slot = Counters::default();
-            for f in &offered[..taken] {
-                slot.add_flow(f);
-            }
-            match &mut ex.flows {
-                Feed::Pool(pool) => pool.advance(taken),
-                Feed::Fresh(_) => drop(ex.pending.drain(..taken)),
-            }
             flows += taken as u64;
             if let Clock::Virtual { units, per_flow, .. } = &mut self.clock {
                 *units += if *per_flow { taken as u64 } else { 1 };
@@ -323,6 +355,13 @@ impl Generator {
             t.packets += slot.packets;
             t.bytes += slot.bytes;
             t.payload_bytes += buf.len() as u64;
+        }
+        if let Feed::Records(replay) = &ex.flows {
+            // A replay counts what it handed out; the totals take it once per batch.
+            let sent = replay.sent();
+            t.packets += sent.packets.wrapping_sub(ex.replayed.packets);
+            t.bytes += sent.bytes.wrapping_sub(ex.replayed.bytes);
+            ex.replayed = sent;
         }
         Ok((built, flows))
     }
@@ -346,6 +385,25 @@ impl Generator {
         t.cpu_s = thread_cpu_time().saturating_sub(cpu_started).as_secs_f64();
         t
     }
+}
+
+/// Encodes a prefix of `offered` into `buf`, counts it into `slot`; returns how many flows it took.
+fn encode_flows(
+    encoder: &mut dyn FlowEncoder,
+    offered: &[Flow],
+    now_ms: u64,
+    buf: &mut Vec<u8>,
+    slot: &mut Counters,
+) -> Result<usize> {
+    let taken = encoder.encode(offered, now_ms, buf);
+    if taken == 0 || taken > offered.len() {
+        bail!("the {} encoder took {taken} of {} flows", protocol_name(encoder.protocol()), offered.len());
+    }
+    *slot = Counters::default();
+    for f in &offered[..taken] {
+        slot.add_flow(f);
+    }
+    Ok(taken)
 }
 
 #[cfg(test)]

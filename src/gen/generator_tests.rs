@@ -207,3 +207,40 @@ fn remote_target_refused() {
     let err = Generator::with_encoders(cfg, &test_factory).err().unwrap().to_string();
     assert!(err.contains("loopback"), "{err}");
 }
+
+#[test]
+fn replayed_records_send_what_encoding_every_flow_sends() {
+    // `new` replays the pool from pre-encoded records; the wire encoders given
+    // as a factory encode every flow: same capture, same totals.
+    let dir = tempfile::tempdir().unwrap();
+    let wire: &EncoderFactory = &|_, protocol, ecfg| crate::wire::encoder(protocol, ecfg);
+    for (protocol, ipv6, sampling) in [
+        (FlowSource::NetflowV5, 0.0, 1),
+        (FlowSource::NetflowV9, 0.3, 10),
+        (FlowSource::Ipfix, 0.5, 1),
+        (FlowSource::Sflow, 0.2, 64),
+    ] {
+        let cfg = |name: &str| GenConfig {
+            protocol,
+            ipv6_fraction: ipv6,
+            sampling,
+            exporters: 3,
+            template_every: 4,
+            seed: Some(21),
+            count: Some(700),
+            batch: 5,
+            pool_flows: 800,
+            pcap: Some(dir.path().join(name)),
+            ..GenConfig::default()
+        };
+        let stop = AtomicBool::new(false);
+        let run =
+            |g: Generator| Totals { cpu_s: 0.0, target: String::new(), ..g.run(&stop, |_| {}).unwrap() };
+        let replayed = run(Generator::new(cfg("replayed.pcap")).unwrap());
+        let encoded = run(Generator::with_encoders(cfg("encoded.pcap"), wire).unwrap());
+        assert_eq!(replayed, encoded, "{protocol:?}: totals");
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        assert!(read("replayed.pcap") == read("encoded.pcap"), "{protocol:?}: captures differ");
+        assert!(replayed.flows > 700 * 4, "{protocol:?}: {} flows", replayed.flows);
+    }
+}

@@ -43,6 +43,7 @@ pub mod backfill;
 mod generator;
 pub mod pace;
 pub mod pool;
+pub mod replay;
 pub mod rng;
 pub mod send;
 pub mod services;

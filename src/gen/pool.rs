@@ -8,7 +8,7 @@ use super::traffic::Traffic;
 use crate::flow::{proto, Flow};
 
 /// Ephemeral ports start here (IANA 49152; Linux uses 32768).
-const EPHEMERAL: u16 = 32_768;
+pub(super) const EPHEMERAL: u16 = 32_768;
 /// Stride by which ephemeral ports move per pass (odd: cycles through all 32768).
 const PORT_STRIDE: u32 = 4_099;
 
@@ -38,7 +38,12 @@ impl FlowPool {
     /// Draws `size` (at least 1) flows from `traffic`, each passed through `carry`
     /// (the protocol's view of a flow), generated as if exported at `now_ms`.
     pub fn new(traffic: &mut Traffic, size: usize, now_ms: u64, carry: impl Fn(Flow) -> Flow) -> FlowPool {
-        let flows: Vec<Flow> = (0..size.max(1)).map(|_| carry(traffic.next_flow(now_ms))).collect();
+        FlowPool::from_flows((0..size.max(1)).map(|_| carry(traffic.next_flow(now_ms))).collect())
+    }
+
+    /// A pool of the given flows (at least one), each exported at its `received_ms`.
+    pub fn from_flows(flows: Vec<Flow>) -> FlowPool {
+        assert!(!flows.is_empty(), "a flow pool needs at least one flow");
         let origins = flows
             .iter()
             .map(|f| Origin {
@@ -57,6 +62,22 @@ impl FlowPool {
 
     pub fn is_empty(&self) -> bool {
         self.flows.is_empty()
+    }
+
+    /// The whole pool as its first pass hands it out when exported at `now_ms`
+    /// (re-timed in place; the cursor does not move). What `replay` pre-encodes.
+    pub fn first_pass(&mut self, now_ms: u64) -> &[Flow] {
+        for (f, origin) in self.flows.iter_mut().zip(&self.origins) {
+            retime(f, origin, now_ms, 0);
+        }
+        &self.flows
+    }
+
+    /// The earliest export time from which re-timing clamps no flow's times at
+    /// zero: from then on, a flow replayed at `t` has the times it had at any
+    /// other such `t0`, shifted by `t - t0` (what `replay` relies on).
+    pub fn exact_from_ms(&self) -> u64 {
+        self.origins.iter().map(|o| o.age.saturating_add(o.duration)).max().unwrap_or(0)
     }
 
     /// The next pooled flow, re-timed to end just before `now_ms` (and advances past it).
@@ -121,13 +142,21 @@ fn retime(f: &mut Flow, origin: &Origin, now_ms: u64, pass: u32) {
     }
 }
 
+/// How far ephemeral ports move on pass `pass` (modulo the ephemeral range;
+/// `replay` moves pre-encoded ports by it).
 #[inline]
-fn shift_ephemeral(port: u16, pass: u32) -> u16 {
+pub(super) fn port_shift(pass: u32) -> u16 {
+    // The stride product wraps at 2^32, a multiple of the range: the same shift as unbounded.
+    (pass.wrapping_mul(PORT_STRIDE) % EPHEMERAL as u32) as u16
+}
+
+#[inline]
+pub(super) fn shift_ephemeral(port: u16, pass: u32) -> u16 {
     if port < EPHEMERAL {
         return port;
     }
     let offset = (port - EPHEMERAL) as u32;
-    EPHEMERAL + ((offset + pass.wrapping_mul(PORT_STRIDE)) % EPHEMERAL as u32) as u16
+    EPHEMERAL + (offset.wrapping_add(pass.wrapping_mul(PORT_STRIDE)) % EPHEMERAL as u32) as u16
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ const MIN_FLOW_SAMPLE: usize = 8 + 32 + 8 + 16 + 44;
 /// Largest datagram header (IPv6 agent).
 const MAX_DATAGRAM_HEADER: usize = 40;
 /// Sources (data source ids) the encoder keeps sequence numbers for; beyond it flows share source 0.
-const MAX_SOURCES: usize = 4096;
+pub const MAX_SOURCES: usize = 4096;
 /// Every this many datagrams, a generic interface counter sample rides along.
-const COUNTERS_EVERY: u64 = 16;
+pub const COUNTERS_EVERY: u64 = 16;
 /// The FCS a real Ethernet frame carries: in `frame_length`, stripped from the header bytes.
 const FCS_LEN: u32 = 4;
 
@@ -130,10 +130,18 @@ impl Encoder {
     fn write_counter_sample(&mut self, source_id: u32, out: &mut Vec<u8>) -> bool {
         let Some(src) = self.sources.get_mut(&source_id) else { return false };
         src.counter_seq = src.counter_seq.wrapping_add(1);
+        Self::write_counters(source_id, src.counter_seq, src.in_octets, src.in_packets, out);
+        true
+    }
+
+    /// Appends the counter sample (generic interface counters) of source
+    /// `source_id` with sequence number `seq`, as `encode` writes it every
+    /// `COUNTERS_EVERY` datagrams (public for the generator's pre-encoded replay).
+    pub fn write_counters(source_id: u32, seq: u32, in_octets: u64, in_packets: u32, out: &mut Vec<u8>) {
         let compact = source_id <= 0x00ff_ffff;
         let start =
             begin(out, if compact { sample_format::COUNTERS } else { sample_format::EXPANDED_COUNTERS });
-        put(out, src.counter_seq);
+        put(out, seq);
         if compact {
             put(out, source_id);
         } else {
@@ -148,19 +156,19 @@ impl Encoder {
             if_speed: 10_000_000_000,
             if_direction: 1, // full duplex
             if_status: 3,    // admin up, oper up
-            if_in_octets: src.in_octets,
-            if_in_ucast_pkts: src.in_packets,
+            if_in_octets: in_octets,
+            if_in_ucast_pkts: in_packets,
             ..InterfaceCounters::default()
         }
         .emit(out);
         end(out, rec);
         end(out, start);
-        true
     }
 
     /// Appends one flow sample for `f` (already `as_sampled`) with sequence
-    /// number `seq` and pool `pool` of source `source_id`.
-    fn write_flow_sample(f: &Flow, source_id: u32, seq: u32, pool: u32, out: &mut Vec<u8>) {
+    /// number `seq` and pool `pool` of source `source_id` (public for the
+    /// generator's pre-encoded replay).
+    pub fn write_flow_sample(f: &Flow, source_id: u32, seq: u32, pool: u32, out: &mut Vec<u8>) {
         let expanded = source_id > 0x00ff_ffff || f.in_if >= 0x3fff_ffff || f.out_if >= 0x3fff_ffff;
         let has_switch = f.src_vlan != 0 || f.dst_vlan != 0;
         let has_router = !f.next_hop.is_unspecified() || f.src_mask != 0 || f.dst_mask != 0;

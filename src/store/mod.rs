@@ -3,6 +3,7 @@
 //! in-memory index, retention by age and size. On-disk format and crash-safety
 //! rules: docs/storage.md.
 
+mod blocks;
 mod chunks;
 mod codec;
 mod columns;
@@ -265,26 +266,45 @@ impl Store {
         // is a set of tables to fill, grow and merge (a million groups each for addresses).
         let slots: Vec<Mutex<Option<(ReadBuffers, S)>>> =
             (0..rayon::current_num_threads().max(1)).map(|_| Mutex::new(None)).collect();
-        wanted.par_iter().for_each(|(_, path)| {
-            let i = rayon::current_thread_index().unwrap_or(0) % slots.len();
-            let mut slot = slots[i].lock().unwrap_or_else(|e| e.into_inner());
-            let (bufs, state) = slot.get_or_insert_with(|| (ReadBuffers::default(), init()));
-            let res =
-                reader::read_segment(path, from_ms, to_ms, hint, select, false, bufs, &mut |flows, n| {
-                    f(state, flows, n)
-                });
-            drop(slot);
-            let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
-            match res {
-                Ok(o) => t.add(&o),
-                // A segment deleted by retention during the scan is simply gone.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    self.inner.segment_read_errors.fetch_add(1, Ordering::Relaxed);
-                    t.errors.push(format!("{}: {e}", path.display()));
+        // Segments a round at a time (bounded open files): block headers first (a few small
+        // reads per segment), then every wanted block of the round is a unit of work, so a
+        // window within one segment is still read by every thread.
+        for round in wanted.chunks(SEGMENTS_PER_ROUND) {
+            let indexed: Vec<(&Path, std::io::Result<blocks::SegmentBlocks>)> = round
+                .par_iter()
+                .map(|(_, path)| (path.as_path(), blocks::index_segment(path, from_ms, to_ms, hint)))
+                .collect();
+            let mut units = Vec::new();
+            {
+                let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
+                for (path, res) in &indexed {
+                    match res {
+                        Ok(seg) => {
+                            t.add(&seg.outcome);
+                            units.extend(seg.blocks.iter().map(|b| (*path, &seg.file, b)));
+                        }
+                        // A segment deleted by retention during the scan is simply gone.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => t.error(&self.inner, path, e),
+                    }
                 }
             }
-        });
+            units.par_iter().for_each(|(path, file, block)| {
+                let i = rayon::current_thread_index().unwrap_or(0) % slots.len();
+                let mut slot = slots[i].lock().unwrap_or_else(|e| e.into_inner());
+                let (bufs, state) = slot.get_or_insert_with(|| (ReadBuffers::default(), init()));
+                let res =
+                    blocks::read_block(file, block, from_ms, to_ms, hint, select, bufs, &mut |flows, n| {
+                        f(state, flows, n)
+                    });
+                drop(slot);
+                let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
+                match res {
+                    Ok(o) => t.add_blocks(&o),
+                    Err(e) => t.error(&self.inner, path, &e),
+                }
+            });
+        }
         // The states go (callers collect them as they drop) before the totals are read.
         drop(slots);
         let t = totals.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -326,6 +346,9 @@ impl Store {
     }
 }
 
+/// Segments a scan opens at once.
+const SEGMENTS_PER_ROUND: usize = 64;
+
 #[derive(Default)]
 struct SegmentTotals {
     segments: u64,
@@ -334,8 +357,18 @@ struct SegmentTotals {
 }
 
 impl SegmentTotals {
+    /// A segment's header walk.
     fn add(&mut self, o: &SegmentOutcome) {
         self.segments += 1;
+        self.add_blocks(o);
+    }
+
+    fn error(&mut self, inner: &Inner, path: &Path, e: &std::io::Error) {
+        inner.segment_read_errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.push(format!("{}: {e}", path.display()));
+    }
+
+    fn add_blocks(&mut self, o: &SegmentOutcome) {
         self.out.blocks_read += o.blocks_read;
         self.out.blocks_skipped += o.blocks_skipped;
         self.out.flows_read += o.flows_read;

@@ -53,7 +53,7 @@ pub struct RowFilter<'a> {
 /// Reusable per-thread buffers.
 #[derive(Default)]
 pub struct ReadBuffers {
-    payload: Vec<u8>,
+    pub(super) payload: Vec<u8>,
     scratch: Vec<u8>,
     pub flows: Vec<Flow>,
     /// Rows of the current block a `RowFilter` kept.
@@ -172,7 +172,7 @@ pub fn read_segment(
 
 /// Decodes `columns` of every flow of a block in [from_ms, to_ms) into `bufs.flows`;
 /// returns how many there are.
-fn decode_all(
+pub(super) fn decode_all(
     hdr: &BlockHeader,
     hb: &[u8; BLOCK_HEADER_LEN],
     bufs: &mut ReadBuffers,
@@ -192,7 +192,7 @@ fn decode_all(
 /// Late materialisation: decodes the filter's columns, keeps the flows in the window it
 /// accepts, and decodes the other `columns` for those rows only (not at all, their bytes not
 /// even decompressed, when none is kept). Returns the block's flows in the window.
-fn decode_selected(
+pub(super) fn decode_selected(
     hdr: &BlockHeader,
     hb: &[u8; BLOCK_HEADER_LEN],
     bufs: &mut ReadBuffers,

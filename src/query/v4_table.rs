@@ -96,7 +96,8 @@ impl V4Table {
     }
 
     fn grow(&mut self) {
-        let cap = self.slots.len() * 2;
+        // Four times: a table that grows to a million slots copies a third as much on the way.
+        let cap = self.slots.len() * 4;
         let old = std::mem::replace(&mut self.slots, vec![FREE; cap]);
         let mask = self.slots.len() - 1;
         for s in old.into_iter().filter(|s| s.key != EMPTY) {

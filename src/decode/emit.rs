@@ -77,7 +77,11 @@ impl<F: FnMut(&mut Vec<Flow>) + ?Sized> Emit for Batch<'_, F> {
             }
             // From a slice's exact-size iterator: one reservation, no capacity
             // check per flow, each flow built in its slot.
-            self.batch.extend(now.iter().map(move |r| header.flow(FlowRecord::new(r))));
+            self.batch.extend(now.iter().map(move |r| {
+                let mut flow = header.shared();
+                header.fill(&mut flow, FlowRecord::new(r));
+                flow
+            }));
             rest = later;
             if self.batch.len() >= self.max {
                 (self.full)(self.batch);

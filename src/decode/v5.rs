@@ -49,14 +49,6 @@ impl Header {
         }
     }
 
-    /// The flow of record `r`.
-    #[inline(always)]
-    pub(crate) fn flow(&self, r: FlowRecord<&[u8; RECORD_LEN]>) -> Flow {
-        let mut flow = self.shared();
-        self.fill(&mut flow, r);
-        flow
-    }
-
     /// Writes the record's own fields over `flow` (whose shared fields are set);
     /// returns the raw (unsampled) packet and byte counts.
     #[inline(always)]
@@ -71,12 +63,11 @@ impl Header {
         flow.bytes = u64::from(bytes) * u64::from(self.sampling);
         flow.first_ms = self.utc_ms(r.first());
         flow.last_ms = self.utc_ms(r.last());
-        let (src_port, dst_port, prot) = (r.srcport(), r.dstport(), r.prot());
-        // ICMP: no source port, type << 8 | code in the destination port (some
-        // exporters put it in the source port instead).
-        let icmp = prot == proto::ICMP || prot == proto::ICMPV6;
-        flow.src_port = if icmp { 0 } else { src_port };
-        flow.dst_port = if icmp && dst_port == 0 { src_port } else { dst_port };
+        let prot = r.prot();
+        (flow.src_port, flow.dst_port) = (r.srcport(), r.dstport());
+        if prot == proto::ICMP || prot == proto::ICMPV6 {
+            (flow.src_port, flow.dst_port) = icmp_ports(r.srcport(), r.dstport());
+        }
         flow.protocol = prot;
         flow.tcp_flags = r.tcp_flags();
         flow.tos = r.tos();
@@ -86,6 +77,15 @@ impl Header {
         flow.dst_mask = r.dst_mask();
         (packets, bytes)
     }
+}
+
+/// ICMP: no source port, type << 8 | code in the destination port (some
+/// exporters put it in the source port instead). Out of line: it is rare.
+/// Takes and returns values, not the flow, so the flow can stay in registers.
+#[cold]
+#[inline(never)]
+fn icmp_ports(src_port: u16, dst_port: u16) -> (u16, u16) {
+    (0, if dst_port == 0 { src_port } else { dst_port })
 }
 
 pub(crate) fn decode<E: Emit + ?Sized>(

@@ -70,16 +70,14 @@ impl<F: FnMut(&mut Vec<Flow>) + ?Sized> Emit for Batch<'_, F> {
             // it is cannot stop the loop (the batch then just grows past `max`).
             let room = self.max.saturating_sub(self.batch.len()).max(1);
             let (now, later) = rest.split_at(room.min(rest.len()));
-            for r in now {
-                let r = FlowRecord::new(r);
-                packets += u64::from(r.d_pkts());
-                bytes += u64::from(r.d_octets());
-            }
+            let (pk, by) = (&mut packets, &mut bytes);
             // From a slice's exact-size iterator: one reservation, no capacity
             // check per flow, each flow built in its slot.
             self.batch.extend(now.iter().map(move |r| {
                 let mut flow = header.shared();
-                header.fill(&mut flow, FlowRecord::new(r));
+                let (p, b) = header.fill(&mut flow, FlowRecord::new(r));
+                *pk += u64::from(p);
+                *by += u64::from(b);
                 flow
             }));
             rest = later;

@@ -70,16 +70,15 @@ impl<F: FnMut(&mut Vec<Flow>) + ?Sized> Emit for Batch<'_, F> {
             // it is cannot stop the loop (the batch then just grows past `max`).
             let room = self.max.saturating_sub(self.batch.len()).max(1);
             let (now, later) = rest.split_at(room.min(rest.len()));
-            let (pk, by) = (&mut packets, &mut bytes);
-            // From a slice's exact-size iterator: one reservation, no capacity
-            // check per flow, each flow built in its slot.
-            self.batch.extend(now.iter().map(move |r| {
-                let mut flow = header.shared();
-                let (p, b) = header.fill(&mut flow, FlowRecord::new(r));
-                *pk += u64::from(p);
-                *by += u64::from(b);
-                flow
-            }));
+            // One reservation and a plain copy of the shared fields into every
+            // new slot, then each record's own fields written in place.
+            let start = self.batch.len();
+            self.batch.resize(start + now.len(), header.shared());
+            for (flow, r) in self.batch[start..].iter_mut().zip(now) {
+                let (p, b) = header.fill(flow, FlowRecord::new(r));
+                packets += u64::from(p);
+                bytes += u64::from(b);
+            }
             rest = later;
             if self.batch.len() >= self.max {
                 (self.full)(self.batch);

@@ -15,15 +15,15 @@ pub(crate) trait Emit {
     /// Hands on one flow.
     fn flow(&mut self, f: &Flow);
 
-    /// Hands on the flows of one v5 datagram's `records`, made by `header`.
-    /// Returns the raw (unsampled) packet and byte sums.
+    /// Hands on the flows of one v5 datagram's `records`, made by `header`
+    /// (`CLAMP`: [`Header::needs_clamp`]). Returns the raw (unsampled) packet and byte sums.
     #[inline(always)]
-    fn v5_records(&mut self, header: &Header, records: &[[u8; RECORD_LEN]]) -> (u64, u64) {
+    fn v5_records<const CLAMP: bool>(&mut self, header: &Header, records: &[[u8; RECORD_LEN]]) -> (u64, u64) {
         let (mut packets, mut bytes) = (0u64, 0u64);
         // The shared fields are written once; each record overwrites only its own.
         let mut flow = header.shared();
         for r in records {
-            let (p, b) = header.fill(&mut flow, FlowRecord::new(r));
+            let (p, b) = header.fill::<CLAMP>(&mut flow, FlowRecord::new(r));
             packets += u64::from(p);
             bytes += u64::from(b);
             self.flow(&flow);
@@ -59,7 +59,7 @@ impl<F: FnMut(&mut Vec<Flow>) + ?Sized> Emit for Batch<'_, F> {
     }
 
     #[inline(always)]
-    fn v5_records(&mut self, header: &Header, records: &[[u8; RECORD_LEN]]) -> (u64, u64) {
+    fn v5_records<const CLAMP: bool>(&mut self, header: &Header, records: &[[u8; RECORD_LEN]]) -> (u64, u64) {
         // By value, so the loop below keeps them in registers (through a
         // reference they are reloaded for every flow: the batch could alias them).
         let header = *header;
@@ -75,7 +75,7 @@ impl<F: FnMut(&mut Vec<Flow>) + ?Sized> Emit for Batch<'_, F> {
             let start = self.batch.len();
             self.batch.resize(start + now.len(), header.shared());
             for (flow, r) in self.batch[start..].iter_mut().zip(now) {
-                let (p, b) = header.fill(flow, FlowRecord::new(r));
+                let (p, b) = header.fill::<CLAMP>(flow, FlowRecord::new(r));
                 packets += u64::from(p);
                 bytes += u64::from(b);
             }

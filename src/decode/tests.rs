@@ -260,3 +260,42 @@ fn v5_icmp_type_code_in_the_destination_port() {
     Decoder::new(DecoderConfig::default()).decode_into(&buf, exporter(), NOW, &mut batch);
     assert_eq!(batch, got);
 }
+
+#[test]
+fn v5_times_from_uptime_clamp_before_1970_only_near_the_epoch() {
+    use crate::wire::netflow_v5::{HeaderRepr, RecordRepr};
+    let datagram = |unix_secs: u32| {
+        let mut d = Vec::new();
+        HeaderRepr {
+            count: 2,
+            sys_uptime: 100_000,
+            unix_secs,
+            unix_nsecs: 5_000_000,
+            ..HeaderRepr::default()
+        }
+        .emit(&mut d);
+        RecordRepr { first: 50_000, last: 95_000, prot: 6, ..RecordRepr::default() }.emit(&mut d);
+        // Ahead of the header's uptime, and across the 32-bit wrap.
+        RecordRepr {
+            first: 100_500,
+            last: 100_000u32.wrapping_sub(u32::MAX),
+            prot: 6,
+            ..RecordRepr::default()
+        }
+        .emit(&mut d);
+        d
+    };
+    let times = |unix_secs: u32| {
+        let mut out = Vec::new();
+        Decoder::new(DecoderConfig::default()).decode_into(&datagram(unix_secs), exporter(), NOW, &mut out);
+        let mut sunk = Vec::new();
+        Decoder::new(DecoderConfig::default())
+            .decode(&datagram(unix_secs), exporter(), NOW, &mut |f| sunk.push(*f));
+        assert_eq!(out, sunk);
+        out.iter().map(|f| (f.first_ms, f.last_ms)).collect::<Vec<_>>()
+    };
+    let e = 1_795_946_851_005u64;
+    assert_eq!(times(1_795_946_851), [(e - 50_000, e - 5_000), (e + 500, e + 1)]);
+    // Export time 10.005 s after the epoch: a flow 50 s before it is clamped to 0.
+    assert_eq!(times(10), [(0, 5_005), (10_505, 10_006)]);
+}

@@ -32,9 +32,23 @@ pub(crate) struct Header {
 impl Header {
     /// A record time (sysUptime of the router) in UTC ms: the signed distance from
     /// the header's uptime survives the 49.7-day wrap and times slightly ahead of it.
+    /// Times before 1970 become 0; `CLAMP` false skips that check, for headers
+    /// whose export time makes it impossible (see [`Header::needs_clamp`]).
     #[inline(always)]
-    fn utc_ms(&self, uptime: u32) -> u64 {
-        (self.export_ms - i64::from(self.sys_uptime.wrapping_sub(uptime) as i32)).max(0) as u64
+    fn utc_ms<const CLAMP: bool>(&self, uptime: u32) -> u64 {
+        let ms = self.export_ms - i64::from(self.sys_uptime.wrapping_sub(uptime) as i32);
+        if CLAMP {
+            ms.max(0) as u64
+        } else {
+            ms as u64
+        }
+    }
+
+    /// Whether a record time can come out negative: only when the export time is
+    /// within 2^31 ms (24.8 days) of the epoch, as the distance is an i32.
+    #[inline]
+    pub(crate) fn needs_clamp(&self) -> bool {
+        self.export_ms < 1 << 31
     }
 
     /// A flow with the fields every record of the datagram shares.
@@ -52,7 +66,11 @@ impl Header {
     /// Writes the record's own fields over `flow` (whose shared fields are set);
     /// returns the raw (unsampled) packet and byte counts.
     #[inline(always)]
-    pub(crate) fn fill(&self, flow: &mut Flow, r: FlowRecord<&[u8; RECORD_LEN]>) -> (u32, u32) {
+    pub(crate) fn fill<const CLAMP: bool>(
+        &self,
+        flow: &mut Flow,
+        r: FlowRecord<&[u8; RECORD_LEN]>,
+    ) -> (u32, u32) {
         let (packets, bytes) = (r.d_pkts(), r.d_octets());
         flow.src_addr = r.srcaddr().into();
         flow.dst_addr = r.dstaddr().into();
@@ -61,8 +79,8 @@ impl Header {
         flow.out_if = r.output().into();
         flow.packets = u64::from(packets) * u64::from(self.sampling);
         flow.bytes = u64::from(bytes) * u64::from(self.sampling);
-        flow.first_ms = self.utc_ms(r.first());
-        flow.last_ms = self.utc_ms(r.last());
+        flow.first_ms = self.utc_ms::<CLAMP>(r.first());
+        flow.last_ms = self.utc_ms::<CLAMP>(r.last());
         let prot = r.prot();
         (flow.src_port, flow.dst_port) = (r.srcport(), r.dstport());
         if prot == proto::ICMP || prot == proto::ICMPV6 {
@@ -112,7 +130,11 @@ pub(crate) fn decode<E: Emit + ?Sized>(
     let records = p.record_bytes();
     // Raw counts are summed in 64 bits (count ≤ 65535 records × u32 cannot
     // overflow) and scaled once: the same as saturating sums of scaled counts.
-    let (packets, bytes) = emit.v5_records(&header, records);
+    let (packets, bytes) = if header.needs_clamp() {
+        emit.v5_records::<true>(&header, records)
+    } else {
+        emit.v5_records::<false>(&header, records)
+    };
     let flows = records.len() as u64;
     let tally = Tally {
         flows,

@@ -4,8 +4,8 @@
 //! The batch form exists for speed: pushing flows one at a time through a
 //! closure makes the compiler keep every field of a v5 record live across the
 //! `Vec`'s possible reallocation (spilled to the stack, then copied), while
-//! extending the batch from the record slice reserves once and writes each
-//! record's fields straight into its slot.
+//! growing the batch once per datagram (the shared fields copied into the new
+//! slots) lets each record's own fields be written straight into its slot.
 
 use super::v5::Header;
 use crate::flow::Flow;

@@ -15,6 +15,8 @@ use wvnr::wire::{encoder, EncoderConfig};
 
 const NOW: u64 = 1_795_946_851_000;
 const DATAGRAMS: usize = 64;
+/// Flows per batch, as the worker's `BATCH_FLOWS`.
+const BATCH: usize = 64;
 
 fn flows(n: usize) -> Vec<Flow> {
     (0..n)
@@ -72,13 +74,20 @@ fn datagrams(protocol: FlowSource) -> (Vec<u8>, Vec<Vec<u8>>, u64) {
 // One call = every datagram of `data` once. Never inlined, so
 // bench/decode-instructions can count the instructions of exactly these calls.
 
+/// The worker's path (src/pipeline.rs): batches of at most `BATCH` flows, each
+/// handed on (here: summed) and cleared.
 #[inline(never)]
 fn run_wvnr_batch(dec: &mut Decoder, data: &[Vec<u8>], exporter: SocketAddr, batch: &mut Vec<Flow>) -> u64 {
     let mut sum = 0u64;
-    for d in data {
-        batch.clear();
-        dec.decode_into(black_box(d), exporter, NOW, batch);
+    let mut hand_on = |batch: &mut Vec<Flow>| {
         sum += batch.iter().map(|f| f.bytes).sum::<u64>();
+        batch.clear();
+    };
+    for d in data {
+        dec.decode_batched(black_box(d), exporter, NOW, batch, BATCH, &mut hand_on);
+        if !batch.is_empty() {
+            hand_on(batch);
+        }
     }
     black_box(sum)
 }
@@ -109,12 +118,12 @@ fn bench(c: &mut Criterion) {
         let (first, data, flows) = datagrams(protocol);
         let mut g = c.benchmark_group(format!("decode-{name}"));
         g.throughput(Throughput::Elements(flows));
-        // Batch: every datagram's flows materialized in a reused Vec<Flow>, as
-        // netflow_parser materializes its records.
+        // Batch: every datagram's flows materialized in a reused Vec<Flow> (as
+        // netflow_parser materializes its records), the way the worker does it.
         g.bench_function("wvnr", |b| {
             let mut dec = Decoder::new(DecoderConfig::default());
             dec.decode(&first, exporter, NOW, &mut |_| {});
-            let mut batch = Vec::with_capacity(64);
+            let mut batch = Vec::with_capacity(BATCH);
             b.iter(|| run_wvnr_batch(&mut dec, &data, exporter, &mut batch))
         });
         // Per-flow sink (the worker's path); black_box keeps every field of the flow live.

@@ -61,12 +61,7 @@ impl FlowPath {
             }
             batch.clear();
         };
-        decoder.decode(bytes, from, received_ms, &mut |flow: &Flow| {
-            batch.push(*flow);
-            if batch.len() == BATCH_FLOWS {
-                hand_on(batch);
-            }
-        });
+        decoder.decode_batched(bytes, from, received_ms, batch, BATCH_FLOWS, &mut hand_on);
         if !batch.is_empty() {
             hand_on(batch);
         }

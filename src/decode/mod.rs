@@ -4,6 +4,7 @@
 //! sees (no locks). Every table keyed by exporter input is capped
 //! ([`DecoderConfig`]); what a cap drops is counted in [`DecodeStats`].
 
+mod emit;
 mod exporter;
 pub mod sflow;
 pub mod stats;
@@ -15,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use hashbrown::HashMap;
 
+use self::emit::{Batch, Emit, Sink};
 use self::exporter::Exporter;
 use self::sflow::SflowDecoder;
 pub use self::stats::{DatagramOutcome, DecodeStats};
@@ -165,16 +167,7 @@ impl Decoder {
         received_ms: u64,
         sink: &mut S,
     ) -> DatagramOutcome {
-        match wire::sniff(datagram) {
-            Some(p) => self.decode_as(p, datagram, exporter, received_ms, sink),
-            None => {
-                self.stats.datagrams += 1;
-                self.stats.bad_datagrams += 1;
-                let e = if datagram.len() < 4 { WireError::Truncated } else { WireError::BadVersion };
-                self.stats.error(e);
-                DatagramOutcome { error: Some(e), ..DatagramOutcome::default() }
-            }
-        }
+        self.sniff_and_decode(datagram, exporter, received_ms, &mut Sink(sink))
     }
 
     /// Like [`Decoder::decode`], appending the datagram's flows to `batch` (which the
@@ -186,7 +179,24 @@ impl Decoder {
         received_ms: u64,
         batch: &mut Vec<Flow>,
     ) -> DatagramOutcome {
-        self.decode(datagram, exporter, received_ms, &mut |f: &Flow| batch.push(*f))
+        self.decode_batched(datagram, exporter, received_ms, batch, usize::MAX, &mut |_: &mut Vec<Flow>| {})
+    }
+
+    /// Like [`Decoder::decode_into`], handing `batch` to `full` each time it holds
+    /// `max` flows (`full` takes them and leaves it empty), so a datagram with many
+    /// flows never makes the batch longer than `max`. NetFlow v5 records are
+    /// written into the batch directly, with no per-flow call: the worker's path.
+    pub fn decode_batched<F: FnMut(&mut Vec<Flow>) + ?Sized>(
+        &mut self,
+        datagram: &[u8],
+        exporter: SocketAddr,
+        received_ms: u64,
+        batch: &mut Vec<Flow>,
+        max: usize,
+        full: &mut F,
+    ) -> DatagramOutcome {
+        let max = max.max(1);
+        self.sniff_and_decode(datagram, exporter, received_ms, &mut Batch { batch, max, full })
     }
 
     /// Like [`Decoder::decode`] with the protocol forced (a datagram of another
@@ -199,11 +209,43 @@ impl Decoder {
         received_ms: u64,
         sink: &mut S,
     ) -> DatagramOutcome {
+        self.decode_emit(protocol, datagram, exporter, received_ms, &mut Sink(sink))
+    }
+
+    #[inline]
+    fn sniff_and_decode<E: Emit + ?Sized>(
+        &mut self,
+        datagram: &[u8],
+        exporter: SocketAddr,
+        received_ms: u64,
+        emit: &mut E,
+    ) -> DatagramOutcome {
+        match wire::sniff(datagram) {
+            Some(p) => self.decode_emit(p, datagram, exporter, received_ms, emit),
+            None => {
+                self.stats.datagrams += 1;
+                self.stats.bad_datagrams += 1;
+                let e = if datagram.len() < 4 { WireError::Truncated } else { WireError::BadVersion };
+                self.stats.error(e);
+                DatagramOutcome { error: Some(e), ..DatagramOutcome::default() }
+            }
+        }
+    }
+
+    fn decode_emit<E: Emit + ?Sized>(
+        &mut self,
+        protocol: FlowSource,
+        datagram: &[u8],
+        exporter: SocketAddr,
+        received_ms: u64,
+        emit: &mut E,
+    ) -> DatagramOutcome {
         let ip = exporter.ip();
         let sampling_override =
             self.cfg.sampling_override.iter().find(|(a, _)| *a == ip).map(|&(_, s)| s.max(1));
+        let mut sink = |f: &Flow| emit.flow(f);
         if protocol == FlowSource::Sflow {
-            return self.decode_sflow(datagram, ip, received_ms, sampling_override, sink);
+            return self.decode_sflow(datagram, ip, received_ms, sampling_override, &mut sink);
         }
         self.stats.datagrams += 1;
         let ex = exporter_slot(&mut self.exporters, &mut self.stats, &self.cfg, ip, protocol);
@@ -213,7 +255,7 @@ impl Decoder {
         let ctx = Ctx { exporter: ip, source: protocol, received_ms, sampling_override };
         let out = match protocol {
             FlowSource::NetflowV5 => {
-                match v5::decode(datagram, ex, &ctx, self.cfg.max_domains_per_exporter, sink) {
+                match v5::decode(datagram, ex, &ctx, self.cfg.max_domains_per_exporter, emit) {
                     Ok(o) => o,
                     Err(e) => {
                         self.stats.error(e);
@@ -221,7 +263,7 @@ impl Decoder {
                     }
                 }
             }
-            _ => templated::decode(datagram, ex, &self.cfg, &mut self.stats, &ctx, sink),
+            _ => templated::decode(datagram, ex, &self.cfg, &mut self.stats, &ctx, &mut sink),
         };
         if out.error.is_some() {
             ex.errors += 1;
@@ -354,7 +396,8 @@ fn exporter_slot<'a>(
     protocol: FlowSource,
 ) -> &'a mut Exporter {
     let key = (ip, protocol);
-    if !exporters.contains_key(&key) && exporters.len() >= cfg.max_exporters.max(1) {
+    // Below the cap (the usual case) one hash lookup: no contains_key first.
+    if exporters.len() >= cfg.max_exporters.max(1) && !exporters.contains_key(&key) {
         let victim = exporters.iter().min_by_key(|(_, e)| e.last_seen_ms).map(|(k, _)| *k);
         if let Some(k) = victim {
             exporters.remove(&k);

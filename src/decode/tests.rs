@@ -215,3 +215,87 @@ fn ipfix_withdrawal_forgets_template() {
     dec.decode(&all, exporter(), NOW, &mut |_| {});
     assert_eq!(dec.exporters()[0].templates, 0);
 }
+
+#[test]
+fn batched_decoding_matches_the_sink_and_respects_max() {
+    for protocol in [FlowSource::NetflowV5, FlowSource::NetflowV9, FlowSource::Ipfix] {
+        let flows: Vec<Flow> = (0..45).map(|i| flow(i, false, 10)).collect();
+        let mut enc = encoder(protocol, cfg(5, 10));
+        let (mut by_sink, mut by_batch) = (Vec::new(), Vec::new());
+        let (mut a, mut b) = (Decoder::new(DecoderConfig::default()), Decoder::new(DecoderConfig::default()));
+        let (mut rest, mut buf, mut batch) = (&flows[..], Vec::new(), Vec::new());
+        while !rest.is_empty() {
+            let n = enc.encode(rest, NOW, &mut buf);
+            rest = &rest[n..];
+            let oa = a.decode(&buf, exporter(), NOW, &mut |f| by_sink.push(*f));
+            let ob = b.decode_batched(&buf, exporter(), NOW, &mut batch, 7, &mut |full: &mut Vec<Flow>| {
+                assert_eq!(full.len(), 7, "{protocol:?}");
+                by_batch.append(full);
+            });
+            assert!(batch.len() < 7);
+            by_batch.append(&mut batch);
+            assert_eq!(oa, ob, "{protocol:?}");
+        }
+        assert_eq!(by_batch, by_sink, "{protocol:?}");
+        assert_eq!(by_sink.len(), 45);
+        assert_eq!(a.exporters(), b.exporters(), "{protocol:?}");
+        assert_eq!(a.stats(), b.stats(), "{protocol:?}");
+        // Sampling-corrected exporter counters.
+        let info = &b.exporters()[0];
+        assert_eq!((info.packets, info.sampling), ((1..=45).sum::<u64>() * 10, Some(10)));
+    }
+}
+
+#[test]
+fn v5_icmp_type_code_in_the_destination_port() {
+    let icmp = |src_port: u16, dst_port: u16| Flow { protocol: 1, src_port, dst_port, ..flow(1, false, 1) };
+    let flows = [icmp(0, 0x0800), icmp(0x0303, 0), icmp(7, 0x0b00), icmp(0, 0)];
+    let (got, _) = roundtrip(FlowSource::NetflowV5, &flows, 1);
+    let ports: Vec<(u16, u16)> = got.iter().map(|f| (f.src_port, f.dst_port)).collect();
+    assert_eq!(ports, [(0, 0x0800), (0, 0x0303), (0, 0x0b00), (0, 0)]);
+    let mut batch = Vec::new();
+    let mut enc = encoder(FlowSource::NetflowV5, cfg(5, 1));
+    let mut buf = Vec::new();
+    enc.encode(&flows, NOW, &mut buf);
+    Decoder::new(DecoderConfig::default()).decode_into(&buf, exporter(), NOW, &mut batch);
+    assert_eq!(batch, got);
+}
+
+#[test]
+fn v5_times_from_uptime_clamp_before_1970_only_near_the_epoch() {
+    use crate::wire::netflow_v5::{HeaderRepr, RecordRepr};
+    let datagram = |unix_secs: u32| {
+        let mut d = Vec::new();
+        HeaderRepr {
+            count: 2,
+            sys_uptime: 100_000,
+            unix_secs,
+            unix_nsecs: 5_000_000,
+            ..HeaderRepr::default()
+        }
+        .emit(&mut d);
+        RecordRepr { first: 50_000, last: 95_000, prot: 6, ..RecordRepr::default() }.emit(&mut d);
+        // Ahead of the header's uptime, and across the 32-bit wrap.
+        RecordRepr {
+            first: 100_500,
+            last: 100_000u32.wrapping_sub(u32::MAX),
+            prot: 6,
+            ..RecordRepr::default()
+        }
+        .emit(&mut d);
+        d
+    };
+    let times = |unix_secs: u32| {
+        let mut out = Vec::new();
+        Decoder::new(DecoderConfig::default()).decode_into(&datagram(unix_secs), exporter(), NOW, &mut out);
+        let mut sunk = Vec::new();
+        Decoder::new(DecoderConfig::default())
+            .decode(&datagram(unix_secs), exporter(), NOW, &mut |f| sunk.push(*f));
+        assert_eq!(out, sunk);
+        out.iter().map(|f| (f.first_ms, f.last_ms)).collect::<Vec<_>>()
+    };
+    let e = 1_795_946_851_005u64;
+    assert_eq!(times(1_795_946_851), [(e - 50_000, e - 5_000), (e + 500, e + 1)]);
+    // Export time 10.005 s after the epoch: a flow 50 s before it is clamped to 0.
+    assert_eq!(times(10), [(0, 5_005), (10_505, 10_006)]);
+}

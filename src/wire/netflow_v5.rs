@@ -146,10 +146,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The `count` flow records in order (one bounds check for all of them).
     #[inline]
     pub fn records(&self) -> impl Iterator<Item = FlowRecord<&[u8; RECORD_LEN]>> {
+        self.record_bytes().iter().map(FlowRecord::new)
+    }
+    /// The `count` records as fixed-size arrays: a loop over them reads every
+    /// field at a fixed offset, with no bounds check per field.
+    #[inline]
+    pub fn record_bytes(&self) -> &[[u8; RECORD_LEN]] {
         let n = usize::from(self.count());
         let body = self.buffer.as_ref().get(HEADER_LEN..).unwrap_or_default();
         let (chunks, _) = body.as_chunks::<RECORD_LEN>();
-        chunks[..n.min(chunks.len())].iter().map(|buffer| FlowRecord { buffer })
+        &chunks[..n.min(chunks.len())]
     }
     /// The `i`-th flow record; `None` past `count`.
     #[inline]
@@ -169,6 +175,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct FlowRecord<T: AsRef<[u8]>> {
     buffer: T,
+}
+
+impl<'a> FlowRecord<&'a [u8; RECORD_LEN]> {
+    /// A view of a record already known to be whole (no check needed).
+    #[inline]
+    pub const fn new(buffer: &'a [u8; RECORD_LEN]) -> FlowRecord<&'a [u8; RECORD_LEN]> {
+        FlowRecord { buffer }
+    }
 }
 
 impl<T: AsRef<[u8]>> FlowRecord<T> {

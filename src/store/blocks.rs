@@ -45,7 +45,12 @@ fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<bool> {
 
 /// Walks the block headers of the segment at `path` as it is now (a writer may be
 /// appending: only what existed when it was opened is read).
-pub fn index_segment(path: &Path, from_ms: u64, to_ms: u64, hint: &ScanHint) -> std::io::Result<SegmentBlocks> {
+pub fn index_segment(
+    path: &Path,
+    from_ms: u64,
+    to_ms: u64,
+    hint: &ScanHint,
+) -> std::io::Result<SegmentBlocks> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut out = SegmentOutcome::default();

@@ -3,6 +3,7 @@
 //! walks it pass after pass, and the few in-place patches a replay needs.
 
 use crate::flow::{proto, Counters, Flow};
+use crate::gen::hugepages::HugeArena;
 use crate::gen::pool::{port_shift, EPHEMERAL};
 use crate::gen::send::prefetch;
 
@@ -11,8 +12,9 @@ const PREFETCH_AHEAD: usize = 8 << 10;
 const CACHE_LINE: usize = 64;
 
 pub(super) struct Records {
-    /// The records of the first pass, back to back.
-    bytes: Vec<u8>,
+    /// The records of the first pass, back to back, in huge pages where the
+    /// kernel grants them (the replay walks megabytes of them).
+    bytes: HugeArena,
     /// Where record `i` starts in `bytes`; one more entry for the end.
     starts: Vec<u32>,
     /// Running sums of the carried flows' packets and bytes: a datagram's
@@ -60,9 +62,8 @@ impl Records {
             octets.push(octets.last().copied().unwrap_or(0).wrapping_add(f.bytes));
         }
         starts.push(bytes.len() as u32);
-        bytes.shrink_to_fit();
         Records {
-            bytes,
+            bytes: HugeArena::copy_of(&bytes),
             starts,
             packets,
             octets,

@@ -11,7 +11,7 @@ use crate::store::{Columns, RowFilter, Store};
 
 use super::groups::{Group, Grouping, Groups};
 use super::key::{agg_key_parts, stat_key_text, GroupKey};
-use super::{Mode, OrderBy, Query, QueryOutput, StatRow, StatTable};
+use super::{Mode, Query, QueryOutput, StatRow, StatTable};
 
 /// Per-thread state of one scan.
 #[derive(Default)]
@@ -143,23 +143,22 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
             out.flows = all.flows;
         }
         Mode::Stat { field, order, limit } => {
-            let groups = tables.next().map(Groups::into_keyed).unwrap_or_default();
-            out.groups = groups.len() as u64;
-            out.rows = top_rows(groups, *order, *limit, |k| (stat_key_text(*field, k), Vec::new()));
+            let (n, groups) = tables.next().map(|t| t.top(*order, *limit)).unwrap_or_default();
+            out.groups = n;
+            out.rows = top_rows(groups, |k| (stat_key_text(*field, k), Vec::new()));
         }
         Mode::Stats { stats, limit } => {
             for ((field, order), table) in stats.iter().zip(tables) {
-                let groups = table.into_keyed();
-                let n = groups.len() as u64;
+                let (n, groups) = table.top(*order, *limit);
                 out.groups += n;
-                let rows = top_rows(groups, *order, *limit, |k| (stat_key_text(*field, k), Vec::new()));
+                let rows = top_rows(groups, |k| (stat_key_text(*field, k), Vec::new()));
                 out.tables.push(StatTable { field: *field, order: *order, groups: n, rows });
             }
         }
         Mode::Aggregate { keys, order, limit } => {
-            let groups = tables.next().map(Groups::into_keyed).unwrap_or_default();
-            out.groups = groups.len() as u64;
-            out.rows = top_rows(groups, *order, *limit, |k| {
+            let (n, groups) = tables.next().map(|t| t.top(*order, *limit)).unwrap_or_default();
+            out.groups = n;
+            out.rows = top_rows(groups, |k| {
                 let parts = agg_key_parts(keys, k);
                 (parts.join(" "), parts)
             });
@@ -168,24 +167,11 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
     Ok(out)
 }
 
-/// The `limit` largest groups by `order` (ties: the smaller key first, so output is stable).
-fn top_rows(
-    groups: Vec<(GroupKey, Group)>,
-    order: OrderBy,
-    limit: usize,
-    text: impl Fn(&GroupKey) -> (String, Vec<String>),
-) -> Vec<StatRow> {
-    let mut v: Vec<(f64, GroupKey, Group)> =
-        groups.into_iter().map(|(k, g)| (g.metric(order), k, g)).collect();
-    let cmp =
-        |a: &(f64, GroupKey, Group), b: &(f64, GroupKey, Group)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    if limit < v.len() {
-        v.select_nth_unstable_by(limit, cmp);
-        v.truncate(limit);
-    }
-    v.sort_unstable_by(cmp);
-    v.into_iter()
-        .map(|(_, k, g)| {
+/// Output rows of groups already selected and ordered (`Groups::top`).
+fn top_rows(groups: Vec<(GroupKey, Group)>, text: impl Fn(&GroupKey) -> (String, Vec<String>)) -> Vec<StatRow> {
+    groups
+        .into_iter()
+        .map(|(k, g)| {
             let (key, parts) = text(&k);
             StatRow { key, counters: g.c, first_ms: g.first_ms, last_ms: g.last_ms, parts }
         })

@@ -282,19 +282,53 @@ impl Groups {
     }
 
     /// Groups that counted at least one flow, with their keys in `GroupKey` form.
+    #[cfg(test)]
     pub fn into_keyed(self) -> Vec<(GroupKey, Group)> {
+        let mut v = Vec::new();
+        self.for_each_keyed(|k, g| v.push((k, g)));
+        v
+    }
+
+    fn for_each_keyed(self, mut f: impl FnMut(GroupKey, Group)) {
         let num = |v: u32| GroupKey { num: [v, 0, 0, 0, 0, 0], ..GroupKey::default() };
         match self {
-            Groups::Dense(v) => v
-                .into_iter()
-                .enumerate()
-                .filter(|(_, g)| g.c.flows > 0)
-                .map(|(i, g)| (num(i as u32), g))
-                .collect(),
-            Groups::Num(m) => m.into_iter().map(|(k, g)| (num(k), g)).collect(),
-            Groups::Addr(m) => m.into_keyed().collect(),
-            Groups::Wide(m) => m.into_iter().collect(),
+            Groups::Dense(v) => {
+                v.into_iter().enumerate().filter(|(_, g)| g.c.flows > 0).for_each(|(i, g)| f(num(i as u32), g))
+            }
+            Groups::Num(m) => m.into_iter().for_each(|(k, g)| f(num(k), g)),
+            Groups::Addr(m) => m.into_keyed().for_each(|(k, g)| f(k, g)),
+            Groups::Wide(m) => m.into_iter().for_each(|(k, g)| f(k, g)),
         }
+    }
+
+    /// How many groups there are, and the `limit` first by `order`, in that order (largest
+    /// first; among equals, the smaller key first, so output is stable). Streams through the groups keeping at most 2 × `limit`, so a
+    /// million addresses are not copied into a list to pick ten.
+    pub fn top(self, order: OrderBy, limit: usize) -> (u64, Vec<(GroupKey, Group)>) {
+        let mut kept: Vec<(f64, GroupKey, Group)> = Vec::new();
+        let mut count = 0u64;
+        let cap = limit.saturating_mul(2).max(64);
+        self.for_each_keyed(|k, g| {
+            count += 1;
+            kept.push((g.metric(order), k, g));
+            if kept.len() >= cap {
+                cut_to_top(&mut kept, limit);
+            }
+        });
+        cut_to_top(&mut kept, limit);
+        kept.sort_unstable_by(heavier_first);
+        (count, kept.into_iter().map(|(_, k, g)| (k, g)).collect())
+    }
+}
+
+fn heavier_first(a: &(f64, GroupKey, Group), b: &(f64, GroupKey, Group)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+fn cut_to_top(v: &mut Vec<(f64, GroupKey, Group)>, limit: usize) {
+    if limit < v.len() {
+        v.select_nth_unstable_by(limit, heavier_first);
+        v.truncate(limit);
     }
 }
 

@@ -50,7 +50,7 @@ impl V4Table {
         if key == EMPTY {
             return self.broadcast.get_or_insert_with(Group::default);
         }
-        if (self.len + 1) * 2 > self.slots.len() {
+        if Self::over_full(self.len + 1, self.slots.len()) {
             self.grow();
         }
         let mask = self.slots.len() - 1;
@@ -78,7 +78,7 @@ impl V4Table {
         while start < n {
             let end = (start + BATCH).min(n);
             // Grown before the loads, so they fetch the slots the keys will use.
-            while (self.len + end - start + 1) * 2 > self.slots.len() {
+            while Self::over_full(self.len + end - start + 1, self.slots.len()) {
                 self.grow();
             }
             let mask = self.slots.len() - 1;
@@ -95,9 +95,15 @@ impl V4Table {
         }
     }
 
+    /// Whether `len` keys would fill more than three quarters of `slots` (linear probing
+    /// stays short there, and the table is a third smaller than at half full: fewer pages).
+    #[inline]
+    fn over_full(len: usize, slots: usize) -> bool {
+        len * 4 > slots * 3
+    }
+
     fn grow(&mut self) {
-        // Four times: a table that grows to a million slots copies a third as much on the way.
-        let cap = self.slots.len() * 4;
+        let cap = self.slots.len() * 2;
         let old = std::mem::replace(&mut self.slots, vec![FREE; cap]);
         let mask = self.slots.len() - 1;
         for s in old.into_iter().filter(|s| s.key != EMPTY) {

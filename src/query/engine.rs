@@ -168,7 +168,10 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
 }
 
 /// Output rows of groups already selected and ordered (`Groups::top`).
-fn top_rows(groups: Vec<(GroupKey, Group)>, text: impl Fn(&GroupKey) -> (String, Vec<String>)) -> Vec<StatRow> {
+fn top_rows(
+    groups: Vec<(GroupKey, Group)>,
+    text: impl Fn(&GroupKey) -> (String, Vec<String>),
+) -> Vec<StatRow> {
     groups
         .into_iter()
         .map(|(k, g)| {

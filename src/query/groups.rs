@@ -292,9 +292,11 @@ impl Groups {
     fn for_each_keyed(self, mut f: impl FnMut(GroupKey, Group)) {
         let num = |v: u32| GroupKey { num: [v, 0, 0, 0, 0, 0], ..GroupKey::default() };
         match self {
-            Groups::Dense(v) => {
-                v.into_iter().enumerate().filter(|(_, g)| g.c.flows > 0).for_each(|(i, g)| f(num(i as u32), g))
-            }
+            Groups::Dense(v) => v
+                .into_iter()
+                .enumerate()
+                .filter(|(_, g)| g.c.flows > 0)
+                .for_each(|(i, g)| f(num(i as u32), g)),
             Groups::Num(m) => m.into_iter().for_each(|(k, g)| f(num(k), g)),
             Groups::Addr(m) => m.into_keyed().for_each(|(k, g)| f(k, g)),
             Groups::Wide(m) => m.into_iter().for_each(|(k, g)| f(k, g)),

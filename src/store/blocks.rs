@@ -4,10 +4,11 @@
 //! shared file. A window inside a single segment — a bucket written by one worker, or by
 //! a backfill — is so still read by every core, not by one.
 //!
-//! Damage is handled as the sequential reader does for a torn tail: a header that does not
-//! parse or a block running past the end of the file ends the segment there. A block whose
-//! checksum or payload is bad is counted as torn and skipped; an append-only writer only
-//! leaves such a block at the end.
+//! The same header walk serves a writer reopening a segment (`verify_segment`), which
+//! checks every block in order. Damage: a header that does not parse or a block running
+//! past the end of the file ends the segment there (a torn tail). A block whose checksum
+//! or payload is bad is counted as torn; a scan skips it alone, the writer's check cuts
+//! the file there. An append-only writer only leaves such a block at the end.
 
 use std::fs::File;
 use std::io::ErrorKind;
@@ -19,7 +20,7 @@ use crate::flow::Flow;
 use super::reader::{decode_all, decode_selected, ReadBuffers, RowFilter, ScanHint, SegmentOutcome};
 use super::segment::{parse_file_header, BlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN};
 
-/// One block a scan wants: where its payload starts, and its header.
+/// One block of a segment: where its payload starts, and its header.
 pub struct BlockRef {
     pub payload_at: u64,
     pub header: BlockHeader,
@@ -43,8 +44,34 @@ fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<bool> {
     }
 }
 
-/// Walks the block headers of the segment at `path` as it is now (a writer may be
-/// appending: only what existed when it was opened is read).
+/// Walks the block headers of `file` (`len` bytes long when opened: a writer may be
+/// appending), calling `each` with every block that parses and lies inside. Returns the
+/// length up to the end of the last of them, and whether a torn tail (a partial or bad
+/// header, a block running past the end, or a bad file header) follows.
+fn walk_headers(file: &File, len: u64, mut each: impl FnMut(BlockRef)) -> std::io::Result<(u64, bool)> {
+    let mut fh = [0u8; FILE_HEADER_LEN];
+    if !read_at(file, &mut fh, 0)? || parse_file_header(&fh).is_none() {
+        return Ok((0, len > 0));
+    }
+    let mut pos = FILE_HEADER_LEN as u64;
+    while pos < len {
+        let mut hb = [0u8; BLOCK_HEADER_LEN];
+        let parsed = if read_at(file, &mut hb, pos)? { BlockHeader::parse(&hb).ok() } else { None };
+        let Some(header) = parsed else {
+            return Ok((pos, true));
+        };
+        let payload_at = pos + BLOCK_HEADER_LEN as u64;
+        let end = payload_at + u64::from(header.comp_len);
+        if end > len {
+            return Ok((pos, true));
+        }
+        each(BlockRef { payload_at, header, raw_header: hb });
+        pos = end;
+    }
+    Ok((pos, false))
+}
+
+/// The blocks of the segment at `path` a scan of [from_ms, to_ms) with `hint` wants.
 pub fn index_segment(
     path: &Path,
     from_ms: u64,
@@ -55,37 +82,44 @@ pub fn index_segment(
     let len = file.metadata()?.len();
     let mut out = SegmentOutcome::default();
     let mut blocks = Vec::new();
-    let mut fh = [0u8; FILE_HEADER_LEN];
-    if !read_at(&file, &mut fh, 0)? || parse_file_header(&fh).is_none() {
-        out.torn_blocks = u64::from(len > 0);
-        return Ok(SegmentBlocks { file, blocks, outcome: out });
-    }
-    let mut pos = FILE_HEADER_LEN as u64;
-    while pos < len {
-        let mut hb = [0u8; BLOCK_HEADER_LEN];
-        let parsed = if read_at(&file, &mut hb, pos)? { BlockHeader::parse(&hb).ok() } else { None };
-        let Some(header) = parsed else {
-            out.torn_blocks = 1;
-            break;
-        };
-        let payload_at = pos + BLOCK_HEADER_LEN as u64;
-        let end = payload_at + u64::from(header.comp_len);
-        if end > len {
-            out.torn_blocks = 1;
-            break;
-        }
-        if header.stats.overlaps(from_ms, to_ms) && hint.may_match(&header.stats) {
-            blocks.push(BlockRef { payload_at, header, raw_header: hb });
+    let (valid_len, torn) = walk_headers(&file, len, |b| {
+        if b.header.stats.overlaps(from_ms, to_ms) && hint.may_match(&b.header.stats) {
+            blocks.push(b);
         } else {
             out.blocks_skipped += 1;
         }
-        pos = end;
-    }
-    out.valid_len = pos;
+    })?;
+    out.valid_len = valid_len;
+    out.torn_blocks = u64::from(torn);
     Ok(SegmentBlocks { file, blocks, outcome: out })
 }
 
-/// Reads and decodes one wanted block, calling `f` as `reader::read_segment` does.
+/// Checks every block of the segment at `path` (checksum and payload), for a writer that
+/// reopens it: `valid_len` is where the good blocks end, `torn_blocks` 1 when something
+/// follows them (a partial or corrupt block ends the segment there).
+pub fn verify_segment(path: &Path) -> std::io::Result<SegmentOutcome> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut blocks = Vec::new();
+    let (mut valid_len, mut torn) = walk_headers(&file, len, |b| blocks.push(b))?;
+    let mut out = SegmentOutcome::default();
+    let mut bufs = ReadBuffers::default();
+    for b in &blocks {
+        let read = read_block(&file, b, 0, u64::MAX, &ScanHint::default(), None, &mut bufs, &mut |_, _| {})?;
+        if read.torn_blocks > 0 {
+            (valid_len, torn) = (b.payload_at - BLOCK_HEADER_LEN as u64, true);
+            break;
+        }
+        out.blocks_read += read.blocks_read;
+        out.flows_read += read.flows_read;
+    }
+    out.valid_len = valid_len;
+    out.torn_blocks = u64::from(torn);
+    Ok(out)
+}
+
+/// Reads and decodes one wanted block, calling `f` with its flows in the window (with a
+/// `select` filter: the kept ones, possibly none) and how many of its flows are in it.
 #[allow(clippy::too_many_arguments)]
 pub fn read_block(
     file: &File,

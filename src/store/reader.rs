@@ -1,16 +1,10 @@
-//! Reading segment files block by block: skip blocks by their header statistics,
-//! verify checksums, and stop at a torn tail (partial or corrupt last block).
-
-use std::fs::File;
-use std::io::{BufReader, ErrorKind, Read};
-use std::path::Path;
+//! Decoding the blocks a scan reads (see `blocks` for finding and reading them): which
+//! blocks and columns it wants, and the row filter applied while decoding.
 
 use crate::flow::Flow;
 
 use super::columns::Columns;
-use super::segment::{
-    parse_file_header, BlockError, BlockHeader, BlockStats, BlockView, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
-};
+use super::segment::{BlockError, BlockHeader, BlockStats, BlockView, BLOCK_HEADER_LEN};
 
 /// Optional block-skipping constraints a scan may use (all must hold for a flow to matter),
 /// and the columns it reads.
@@ -70,104 +64,6 @@ pub struct SegmentOutcome {
     pub torn_blocks: u64,
     /// Bytes up to the end of the last good block (where a writer may append).
     pub valid_len: u64,
-}
-
-/// Reads exactly `buf.len()` bytes; Ok(false) on a clean or partial end of file.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
-}
-
-/// Reads the segment at `path`, calling `f` with the flows of each block whose received_ms
-/// is in [from_ms, to_ms) (flows outside are dropped from partly overlapping blocks).
-/// With a `select` filter, `f` gets only the flows it keeps, possibly none, and the count
-/// of the block's flows in the window. `verify_all` decodes even blocks the range or hint
-/// excludes (used to find the valid length).
-#[allow(clippy::too_many_arguments)]
-pub fn read_segment(
-    path: &Path,
-    from_ms: u64,
-    to_ms: u64,
-    hint: &ScanHint,
-    select: Option<&RowFilter>,
-    verify_all: bool,
-    bufs: &mut ReadBuffers,
-    f: &mut dyn FnMut(&[Flow], u64),
-) -> std::io::Result<SegmentOutcome> {
-    let file = File::open(path)?;
-    // Read only what existed when we started: a writer may be appending right now.
-    let len = file.metadata()?.len();
-    let mut r = BufReader::with_capacity(256 * 1024, file.take(len));
-    let mut out = SegmentOutcome::default();
-    let mut fh = [0u8; FILE_HEADER_LEN];
-    if !read_full(&mut r, &mut fh)? || parse_file_header(&fh).is_none() {
-        out.torn_blocks = u64::from(len > 0);
-        return Ok(out);
-    }
-    let mut pos = FILE_HEADER_LEN as u64;
-    out.valid_len = pos;
-    loop {
-        let mut hb = [0u8; BLOCK_HEADER_LEN];
-        if pos == len {
-            break;
-        }
-        if !read_full(&mut r, &mut hb)? {
-            out.torn_blocks = 1;
-            break;
-        }
-        let Ok(hdr) = BlockHeader::parse(&hb) else {
-            out.torn_blocks = 1;
-            break;
-        };
-        let end = pos + (BLOCK_HEADER_LEN as u64) + u64::from(hdr.comp_len);
-        if end > len {
-            out.torn_blocks = 1;
-            break;
-        }
-        let wanted = hdr.stats.overlaps(from_ms, to_ms) && hint.may_match(&hdr.stats);
-        if !wanted && !verify_all {
-            r.seek_relative(i64::from(hdr.comp_len))?;
-            out.blocks_skipped += 1;
-            pos = end;
-            out.valid_len = end;
-            continue;
-        }
-        bufs.payload.resize(hdr.comp_len as usize, 0);
-        if !read_full(&mut r, &mut bufs.payload)? {
-            out.torn_blocks = 1;
-            break;
-        }
-        let decoded = match (wanted, select) {
-            (true, Some(sel)) => decode_selected(&hdr, &hb, bufs, hint.columns, sel, from_ms, to_ms),
-            _ => {
-                decode_all(&hdr, &hb, bufs, if wanted { hint.columns } else { Columns::ALL }, from_ms, to_ms)
-            }
-        };
-        let Ok(in_window) = decoded else {
-            out.torn_blocks = 1;
-            break;
-        };
-        pos = end;
-        out.valid_len = end;
-        if !wanted {
-            out.blocks_skipped += 1;
-            continue;
-        }
-        out.blocks_read += 1;
-        out.flows_read += in_window;
-        if select.is_some() || !bufs.flows.is_empty() {
-            f(&bufs.flows, in_window);
-        }
-    }
-    Ok(out)
 }
 
 /// Decodes `columns` of every flow of a block in [from_ms, to_ms) into `bufs.flows`;

@@ -12,8 +12,8 @@ use hashbrown::HashMap;
 
 use crate::flow::{bucket_runs, Flow};
 
+use super::blocks::verify_segment;
 use super::layout::{segment_path, sync_dir};
-use super::reader::{read_segment, ReadBuffers, ScanHint};
 use super::segment::{file_header, BlockEncoder, BLOCK_FLOWS};
 use super::Inner;
 
@@ -158,16 +158,7 @@ impl FlowWriter {
         let valid = if new_file {
             0
         } else {
-            let out = read_segment(
-                &path,
-                0,
-                u64::MAX,
-                &ScanHint::default(),
-                None,
-                true,
-                &mut ReadBuffers::default(),
-                &mut |_, _| {},
-            )?;
+            let out = verify_segment(&path)?;
             if out.torn_blocks > 0 {
                 tracing::warn!(path = %path.display(), kept = out.valid_len, was = len, "cut torn segment tail");
                 self.torn_truncated += out.torn_blocks;

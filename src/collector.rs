@@ -136,17 +136,18 @@ impl Collector {
             max_templates_per_exporter: cfg.decoder.max_templates,
             ..DecoderConfig::default()
         };
-        let mut workers = Vec::with_capacity(n_workers);
-        for (id, sockets) in per_worker.into_iter().enumerate() {
+        // Socket workers and AF_XDP workers alike: store id `id`, pinned to core `core` when
+        // pinning is on, reading `sockets` (none for an AF_XDP worker).
+        let new_worker = |id: u32, core: usize, sockets: Vec<WorkerSocket>| -> Result<Worker> {
             let wcfg = WorkerConfig {
-                id: id as u32,
+                id,
                 batch: cfg.collector.batch,
                 flush_every: Duration::from_millis(cfg.store.flush_ms.max(10)),
                 handover_every: Duration::from_secs(2),
-                pin_core: cfg.collector.pin_workers.then_some(id),
+                pin_core: cfg.collector.pin_workers.then_some(core),
             };
-            let writer = store.writer(id as u32).context("cannot open the store for writing")?;
-            let worker = Worker::new(
+            let writer = store.writer(id).context("cannot open the store for writing")?;
+            Ok(Worker::new(
                 wcfg,
                 sockets,
                 decoder_cfg.clone(),
@@ -155,40 +156,21 @@ impl Collector {
                 registry.clone(),
                 router.clone(),
                 tx.clone(),
-            );
+            ))
+        };
+        let mut workers = Vec::with_capacity(n_workers + n_xdp);
+        let mut spawn = |name: String, worker: Worker| -> Result<()> {
             let stop = stop.clone();
-            workers.push(
-                std::thread::Builder::new()
-                    .name(format!("wvnr-worker-{id}"))
-                    .spawn(move || worker.run(&stop))?,
-            );
+            workers.push(std::thread::Builder::new().name(name).spawn(move || worker.run(&stop))?);
+            Ok(())
+        };
+        for (id, sockets) in per_worker.into_iter().enumerate() {
+            spawn(format!("wvnr-worker-{id}"), new_worker(id as u32, id, sockets)?)?;
         }
         #[cfg(feature = "xdp")]
         for (i, queue) in xdp_queues.into_iter().enumerate() {
-            let id = (n_workers + i) as u32;
-            let wcfg = WorkerConfig {
-                id,
-                batch: cfg.collector.batch,
-                flush_every: Duration::from_millis(cfg.store.flush_ms.max(10)),
-                handover_every: Duration::from_secs(2),
-                pin_core: cfg.collector.pin_workers.then_some(i),
-            };
-            let writer = store.writer(id).context("cannot open the store for writing")?;
-            let worker = Worker::new(
-                wcfg,
-                Vec::new(),
-                decoder_cfg.clone(),
-                cfg.decoder.max_exporters,
-                writer,
-                registry.clone(),
-                router.clone(),
-                tx.clone(),
-            )
-            .with_xdp(queue);
-            let stop = stop.clone();
-            workers.push(
-                std::thread::Builder::new().name(format!("wvnr-xdp-{i}")).spawn(move || worker.run(&stop))?,
-            );
+            let worker = new_worker((n_workers + i) as u32, i, Vec::new())?.with_xdp(queue);
+            spawn(format!("wvnr-xdp-{i}"), worker)?;
         }
         drop(tx);
         let merger = std::thread::Builder::new().name("wvnr-merge".into()).spawn(move || merger.run(rx))?;

@@ -17,6 +17,8 @@ use anyhow::{anyhow, Context, Result};
 use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
+use super::xdp_program::error_chain;
+
 pub use super::xdp_program::{no_capability, unknown_interface, AttachMode, XdpProgram};
 
 /// UMEM frame (chunk) size: one frame per packet, so frames longer than
@@ -250,14 +252,7 @@ pub fn rx_queue_count(interface: &str) -> Result<u32> {
 }
 
 fn socket_error(what: &str, e: &(dyn std::error::Error + 'static)) -> anyhow::Error {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    anyhow!("cannot create the {what}: {text}")
+    anyhow!("cannot create the {what}: {}", error_chain(e))
 }
 
 fn is_permission(e: &anyhow::Error) -> bool {

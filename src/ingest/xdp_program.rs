@@ -181,8 +181,9 @@ fn load_error(text: &str) -> anyhow::Error {
     anyhow!("cannot load the XDP program: {}", text.replace('\n', " "))
 }
 
-/// aya's message with its source chain (the errno lives in the source), on one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error's message with its source chain (aya and xsk-rs keep the errno in the
+/// source), on one line.
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -24,7 +24,7 @@ pub const BLOCK_MAGIC: &[u8; 4] = b"WVB2";
 pub const BLOCK_MAGIC_V1: &[u8; 4] = b"WVB1";
 pub const BLOCK_HEADER_LEN: usize = 80;
 /// Writers cut a block at this many flows (or at each flush).
-pub const BLOCK_FLOWS: usize = 8192;
+pub const BLOCK_FLOWS: usize = 2048;
 /// Readers refuse blocks claiming more than this: a corrupt header must not make us allocate gigabytes.
 pub const MAX_BLOCK_FLOWS: u32 = 65_536;
 /// Largest raw payload a valid block can have (every column at its widest), with margin.

@@ -15,12 +15,14 @@ mod lexer;
 mod parser;
 mod predicate;
 mod primitive;
+mod stages;
 mod values;
 
 use std::sync::Arc;
 
 use crate::flow::Flow;
 use predicate::Node;
+pub use stages::Stages;
 
 /// Longest filter text accepted (nfdump's limit is "virtually none"; ours keeps
 /// a filter sent over HTTP from costing unbounded memory).
@@ -87,6 +89,11 @@ impl Filter {
     /// is dropped). The same answers as `matches`, evaluated a test at a time.
     pub fn retain_matching(&self, flows: &[Flow], rows: &mut Vec<u32>) {
         self.root.retain(flows, rows);
+    }
+
+    /// The filter as the stages a scan runs over stored columns (`Stages::row_filter`).
+    pub fn stages(&self) -> Stages {
+        Stages::of(self)
     }
 
     /// `out[i] = matches(&flows[i])`, reusing `out`'s allocation.

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 
 use crate::flow::Flow;
-use crate::store::{Columns, RowFilter, Store};
+use crate::store::{Columns, Store};
 
 use super::groups::{Group, Grouping, Groups};
 use super::key::{agg_key_parts, stat_key_text, GroupKey};
@@ -103,23 +103,23 @@ pub fn execute_with_progress(store: &Store, q: &Query, progress: Option<&AtomicU
     // others only for the flows it keeps.
     let mut hint = filter.scan_hint();
     hint.columns = columns_needed(mode, &groupings) | filter.columns();
-    let keep = |flows: &[Flow], rows: &mut Vec<u32>| filter.retain_matching(flows, rows);
-    let select = RowFilter { columns: filter.columns(), times: filter.reads_times(), keep: &keep };
-    let stats = store.scan_selected(
-        q.from_ms,
-        q.to_ms,
-        &hint,
-        (!filter.is_any()).then_some(&select),
-        || Slot { p: Partial::new(&groupings), sink: &partials },
-        |slot, kept, in_window| {
-            let p = &mut slot.p;
-            p.scanned += in_window;
-            if let Some(pr) = progress {
-                pr.fetch_add(in_window, Ordering::Relaxed);
-            }
-            p.consume(&groupings, mode, kept);
-        },
-    )?;
+    let stats = filter.stages().row_filter(|select| {
+        store.scan_selected(
+            q.from_ms,
+            q.to_ms,
+            &hint,
+            (!filter.is_any()).then_some(select),
+            || Slot { p: Partial::new(&groupings), sink: &partials },
+            |slot, kept, in_window| {
+                let p = &mut slot.p;
+                p.scanned += in_window;
+                if let Some(pr) = progress {
+                    pr.fetch_add(in_window, Ordering::Relaxed);
+                }
+                p.consume(&groupings, mode, kept);
+            },
+        )
+    })?;
     // rayon's per-thread states are dropped when the scan returns: every Slot has reported.
     let mut parts = partials.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter();
     let mut all = parts.next().unwrap_or_else(|| Partial::new(&groupings));

@@ -142,14 +142,14 @@ pub fn read_block(
         Some(sel) => decode_selected(hdr, &block.raw_header, bufs, hint.columns, sel, from_ms, to_ms),
         None => decode_all(hdr, &block.raw_header, bufs, hint.columns, from_ms, to_ms),
     };
-    let Ok(in_window) = decoded else {
+    let Ok((in_window, kept)) = decoded else {
         out.torn_blocks = 1;
         return Ok(out);
     };
     out.blocks_read = 1;
     out.flows_read = in_window;
-    if select.is_some() || !bufs.flows.is_empty() {
-        f(&bufs.flows, in_window);
+    if select.is_some() || kept > 0 {
+        f(&bufs.flows[..kept], in_window);
     }
     Ok(out)
 }

@@ -26,7 +26,9 @@ use crate::flow::Flow;
 use crate::rollup::BucketRollup;
 
 pub use columns::Columns;
-pub use reader::{ReadBuffers, RowFilter, ScanHint, SegmentOutcome};
+pub use reader::{
+    ColumnValues, FilterStage, ReadBuffers, RowFilter, RowPredicate, ScanHint, SegmentOutcome, StageTest,
+};
 pub use writer::FlowWriter;
 
 use layout::{parse_segment_name, FLOWS_DIR};

@@ -32,16 +32,56 @@ impl ScanHint {
     }
 }
 
-/// A row filter a scan applies while decoding: only `columns` (and the times) are decoded
-/// to evaluate `keep`, and the scan's other columns only for the rows it keeps.
+/// A row filter a scan applies while decoding, in stages (the terms of a top-level `and`):
+/// each stage decodes only its own columns, and only for the rows the stages before it kept.
+/// The scan's other columns are decoded for the rows the last stage keeps.
 #[derive(Clone, Copy)]
 pub struct RowFilter<'a> {
+    /// Every column the stages read.
     pub columns: Columns,
-    /// Whether `keep` reads the times (otherwise they are decoded only for kept rows when the
-    /// block lies inside the window).
+    /// Whether some stage reads the times (otherwise they are decoded only for kept rows when
+    /// the block lies inside the window).
     pub times: bool,
-    /// Keeps the indexes of `rows` (increasing, into the flows) whose flow matches.
-    pub keep: &'a (dyn Fn(&[Flow], &mut Vec<u32>) + Sync),
+    pub stages: &'a [FilterStage<'a>],
+}
+
+/// One stage of a `RowFilter`.
+#[derive(Clone, Copy)]
+pub struct FilterStage<'a> {
+    /// The columns the stage reads.
+    pub columns: Columns,
+    pub test: StageTest<'a>,
+}
+
+/// How a stage decides which rows stay.
+#[derive(Clone, Copy)]
+pub enum StageTest<'a> {
+    /// Rows where some listed column holds a value of its set: tested on the stored column
+    /// bytes, no row decoded.
+    Values(&'a [ColumnValues]),
+    /// Rows the predicate keeps, given the flows with the stage's columns decoded.
+    Rows(&'a dyn RowPredicate),
+}
+
+/// A set of values of one fixed-width stored column of at most 16 bits (protocol, ports,
+/// TCP flags, ToS, masks, source): bit v of `bits` is set when value v is in the set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnValues {
+    /// One column.
+    pub column: Columns,
+    pub bits: Box<[u64]>,
+}
+
+impl ColumnValues {
+    #[inline]
+    pub fn has(&self, v: u16) -> bool {
+        self.bits.get(usize::from(v >> 6)).is_some_and(|w| w >> (v & 63) & 1 != 0)
+    }
+}
+
+/// Keeps the indexes of `rows` (increasing, into `flows`) whose flow matches.
+pub trait RowPredicate: Sync {
+    fn retain(&self, flows: &[Flow], rows: &mut Vec<u32>);
 }
 
 /// Reusable per-thread buffers.
@@ -67,7 +107,7 @@ pub struct SegmentOutcome {
 }
 
 /// Decodes `columns` of every flow of a block in [from_ms, to_ms) into `bufs.flows`;
-/// returns how many there are.
+/// returns how many there are (twice: in the window, and handed to the scan).
 pub(super) fn decode_all(
     hdr: &BlockHeader,
     hb: &[u8; BLOCK_HEADER_LEN],
@@ -75,19 +115,22 @@ pub(super) fn decode_all(
     columns: Columns,
     from_ms: u64,
     to_ms: u64,
-) -> Result<u64, BlockError> {
+) -> Result<(u64, usize), BlockError> {
     let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
     view.decode(&mut bufs.scratch, &mut bufs.flows, columns)?;
     let s = &hdr.stats;
     if s.min_received_ms < from_ms || s.max_received_ms >= to_ms {
         bufs.flows.retain(|fl| fl.received_ms >= from_ms && fl.received_ms < to_ms);
     }
-    Ok(bufs.flows.len() as u64)
+    Ok((bufs.flows.len() as u64, bufs.flows.len()))
 }
 
-/// Late materialisation: decodes the filter's columns, keeps the flows in the window it
-/// accepts, and decodes the other `columns` for those rows only (not at all, their bytes not
-/// even decompressed, when none is kept). Returns the block's flows in the window.
+/// Late materialisation: runs the filter's stages (each decoding its columns for the rows
+/// still in, or testing stored bytes directly), then decodes the other `columns` for the
+/// rows kept only (not at all, their bytes not even decompressed, when none is kept).
+/// Returns the block's flows in the window and how many were kept: the first that many of
+/// `bufs.flows` (the rest of it holds unspecified rows, left for the next block to reuse
+/// rather than written over with empty ones).
 pub(super) fn decode_selected(
     hdr: &BlockHeader,
     hb: &[u8; BLOCK_HEADER_LEN],
@@ -96,13 +139,13 @@ pub(super) fn decode_selected(
     sel: &RowFilter,
     from_ms: u64,
     to_ms: u64,
-) -> Result<u64, BlockError> {
+) -> Result<(u64, usize), BlockError> {
     let s = &hdr.stats;
     let whole = s.min_received_ms >= from_ms && s.max_received_ms < to_ms;
     // Times first only when the window or the filter needs them.
     let times_first = !whole || sel.times;
     let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
-    view.decode_with(&mut bufs.scratch, &mut bufs.flows, sel.columns, times_first)?;
+    view.decode_with(&mut bufs.scratch, &mut bufs.flows, Columns::NONE, times_first)?;
     let rows = &mut bufs.rows;
     rows.clear();
     if whole {
@@ -112,14 +155,31 @@ pub(super) fn decode_selected(
         rows.extend(bufs.flows.iter().enumerate().filter(inside).map(|(i, _)| i as u32));
     }
     let in_window = rows.len() as u64;
-    (sel.keep)(&bufs.flows, rows);
+    // Columns decoded into the rows still in (a stage's rows are a subset of the previous one's).
+    let mut decoded = Columns::NONE;
+    for stage in sel.stages {
+        if rows.is_empty() {
+            break;
+        }
+        match stage.test {
+            StageTest::Values(sets) => view.retain_values(&mut bufs.scratch, sets, rows)?,
+            StageTest::Rows(pred) => {
+                let need = stage.columns.without(decoded);
+                if need != Columns::NONE {
+                    view.decode_rows_in_place(&mut bufs.scratch, rows, &mut bufs.flows, need)?;
+                    decoded = decoded | need;
+                }
+                pred.retain(&bufs.flows, rows);
+            }
+        }
+    }
     for (j, &i) in rows.iter().enumerate() {
         bufs.flows[j] = bufs.flows[i as usize];
     }
-    bufs.flows.truncate(rows.len());
-    let rest = columns.without(sel.columns);
+    let kept = &mut bufs.flows[..rows.len()];
+    let rest = columns.without(decoded);
     if !rows.is_empty() && (rest != Columns::NONE || !times_first) {
-        view.decode_rows(&mut bufs.scratch, rows, &mut bufs.flows, rest, !times_first)?;
+        view.decode_rows(&mut bufs.scratch, rows, kept, rest, !times_first)?;
     }
-    Ok(in_window)
+    Ok((in_window, rows.len()))
 }

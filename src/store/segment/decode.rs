@@ -11,6 +11,7 @@ use crate::flow::{Flow, FlowSource};
 use super::super::chunks::{self, Kind, COLUMNS, COLUMN_COUNT};
 use super::super::codec::{unzigzag, Cursor, Truncated};
 use super::super::columns::Columns;
+use super::super::reader::ColumnValues;
 use super::{block_crc, BlockError, BlockHeader, BLOCK_HEADER_LEN};
 
 /// A verified block whose columns decompress into a caller's scratch buffer on demand.
@@ -147,6 +148,73 @@ impl<'a> BlockView<'a> {
         }
         decode_rows(raw, &self.ranges, self.n, rows, out, cols).map_err(|_| BlockError::BadPayload)
     }
+
+    /// `decode_rows` into `out[rows[j]]` instead of `out[j]` (`out` holds every row of the
+    /// block), times excluded.
+    pub fn decode_rows_in_place(
+        &mut self,
+        scratch: &mut [u8],
+        rows: &[u32],
+        out: &mut [Flow],
+        cols: Columns,
+    ) -> Result<(), BlockError> {
+        self.load(scratch, cols, false)?;
+        let raw = &scratch[..self.raw_len];
+        decode_rows_at::<true>(raw, &self.ranges, self.n, rows, out, cols).map_err(|_| BlockError::BadPayload)
+    }
+
+    /// Keeps the `rows` (increasing, below `len()`) where some column of `sets` holds a value
+    /// of its set, reading the stored bytes of those fixed-width columns directly.
+    pub fn retain_values(
+        &mut self,
+        scratch: &mut [u8],
+        sets: &[ColumnValues],
+        rows: &mut Vec<u32>,
+    ) -> Result<(), BlockError> {
+        let cols = sets.iter().fold(Columns::NONE, |c, s| c | s.column);
+        self.load(scratch, cols, false)?;
+        let mut columns: [(&[u8], usize); 4] = [(&[], 1); 4];
+        if sets.len() > columns.len() {
+            return Err(BlockError::BadPayload);
+        }
+        for (slot, set) in columns.iter_mut().zip(sets) {
+            let i =
+                (TIMES..COLUMN_COUNT).find(|&i| COLUMNS[i].1 == set.column).ok_or(BlockError::BadPayload)?;
+            let width = match COLUMNS[i].0 {
+                Kind::Fixed(w @ (1 | 2)) => w,
+                _ => return Err(BlockError::BadPayload),
+            };
+            let col = &scratch[self.ranges[i].clone()];
+            if col.len() != width * self.n || rows.iter().any(|&r| r as usize >= self.n) {
+                return Err(BlockError::BadPayload);
+            }
+            *slot = (col, width);
+        }
+        let value = |(col, width): (&[u8], usize), r: usize| match width {
+            1 => u16::from(col[r]),
+            _ => u16::from_le_bytes([col[2 * r], col[2 * r + 1]]),
+        };
+        match sets {
+            [a] => retain_rows(rows, |r| a.has(value(columns[0], r))),
+            [a, b] => retain_rows(rows, |r| a.has(value(columns[0], r)) | b.has(value(columns[1], r))),
+            _ => retain_rows(rows, |r| sets.iter().zip(columns).any(|(s, c)| s.has(value(c, r)))),
+        }
+        Ok(())
+    }
+}
+
+/// `rows.retain(keep)` without a branch per row: every row is written, and the write position
+/// moves on only when it is kept (a filter keeps about half the rows unpredictably, and a
+/// mispredicted branch costs more than the store).
+#[inline]
+fn retain_rows(rows: &mut Vec<u32>, keep: impl Fn(usize) -> bool) {
+    let mut to = 0;
+    for from in 0..rows.len() {
+        let r = rows[from];
+        rows[to] = r;
+        to += usize::from(keep(r as usize));
+    }
+    rows.truncate(to);
 }
 
 /// Decodes column `$i` (all `n` values, exactly filling its bytes) with `$read` when the
@@ -360,7 +428,24 @@ pub(super) fn decode_rows(
     out: &mut [Flow],
     cols: Columns,
 ) -> Result<(), Truncated> {
-    if rows.len() != out.len()
+    if rows.len() != out.len() {
+        return Err(Truncated);
+    }
+    decode_rows_at::<false>(raw, ranges, n, rows, out, cols)
+}
+
+/// `decode_rows`, writing row `rows[j]` to `out[rows[j]]` when `IN_PLACE` (`out` then
+/// holds every row), to `out[j]` otherwise.
+fn decode_rows_at<const IN_PLACE: bool>(
+    raw: &[u8],
+    ranges: &[Range<usize>; COLUMN_COUNT],
+    n: usize,
+    rows: &[u32],
+    out: &mut [Flow],
+    cols: Columns,
+) -> Result<(), Truncated> {
+    let needed = if IN_PLACE { n } else { rows.len() };
+    if out.len() < needed
         || rows.windows(2).any(|w| w[0] >= w[1])
         || rows.last().is_some_and(|&r| r as usize >= n)
     {
@@ -376,10 +461,10 @@ pub(super) fn decode_rows(
         }
         let mut c = Cursor::new(&raw[ranges[i].clone()]);
         let mut at = 0;
-        for (f, &row) in out.iter_mut().zip(rows) {
+        for (j, &row) in rows.iter().enumerate() {
             let row = row as usize;
             skip_rows(&mut c, kind, tags, at, row)?;
-            read_value(i, &mut c, tags, row, f)?;
+            read_value(i, &mut c, tags, row, &mut out[if IN_PLACE { row } else { j }])?;
             at = row + 1;
         }
         skip_rows(&mut c, kind, tags, at, n)?;

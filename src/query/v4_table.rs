@@ -1,35 +1,44 @@
-//! Groups keyed by IPv4 address, for address statistics: an open-addressing table with
-//! linear probing whose slots for a batch of keys are loaded before the keys are counted,
-//! so many cache misses are in flight at once. With ~1 M distinct addresses the table
-//! is far larger than the CPU caches and those misses are what a statistic costs.
+//! Groups keyed by IPv4 address, for address statistics. With ~1 M distinct addresses
+//! the table is far larger than the CPU caches and its cache misses are what a statistic
+//! costs, so:
+//! - the index is open addressing with linear probing over (key, group number) pairs,
+//!   8 bytes each (8 to a cache line: a probe sequence stays in a line or two), at most
+//!   half full;
+//! - the groups themselves are one dense vector in the order keys first came, so a table
+//!   of a million addresses is ~40 MB of groups, not a sparse array of empty slots;
+//! - keys go in batches of `BATCH`, each batch in three passes (load the index lines; find
+//!   or add each key and load its group; count), so the misses of a pass are in flight at
+//!   once instead of one after another.
 //! Keys are addresses we stored ourselves: a multiplicative hash, no DoS-resistant one.
 
 use super::groups::Group;
 
 /// The key that marks an empty slot; the group of that address itself is kept apart.
 const EMPTY: u32 = u32::MAX;
-/// Keys whose slots are loaded before they are counted (their cache lines fit in L2).
+/// Keys handled per batch (their index and group lines fit in L2 together).
 const BATCH: usize = 256;
 
-#[derive(Clone, Copy)]
-struct Slot {
-    key: u32,
-    g: Group,
-}
-
-const FREE: Slot = Slot { key: EMPTY, g: Group::EMPTY };
-
 pub struct V4Table {
-    /// A power of two long, at most half full.
-    slots: Vec<Slot>,
-    len: usize,
+    /// A power of two long, at most half full: (key, index into `groups`).
+    index: Vec<(u32, u32)>,
+    /// `keys[g]` is the address of `groups[g]`.
+    keys: Vec<u32>,
+    groups: Vec<Group>,
     /// The group of 255.255.255.255 (its key marks empty slots).
     broadcast: Option<Group>,
+    /// Scratch: the group number of each key of the batch.
+    batch: Vec<u32>,
 }
 
 impl Default for V4Table {
     fn default() -> Self {
-        V4Table { slots: vec![FREE; 1024], len: 0, broadcast: None }
+        V4Table {
+            index: vec![(EMPTY, 0); 1024],
+            keys: Vec::new(),
+            groups: Vec::new(),
+            broadcast: None,
+            batch: Vec::with_capacity(BATCH),
+        }
     }
 }
 
@@ -41,7 +50,7 @@ fn home(key: u32, mask: usize) -> usize {
 impl V4Table {
     /// Distinct addresses counted.
     pub fn len(&self) -> usize {
-        self.len + usize::from(self.broadcast.is_some())
+        self.groups.len() + usize::from(self.broadcast.is_some())
     }
 
     /// The group of `key`, created empty when new.
@@ -50,68 +59,86 @@ impl V4Table {
         if key == EMPTY {
             return self.broadcast.get_or_insert_with(Group::default);
         }
-        if Self::over_full(self.len + 1, self.slots.len()) {
+        self.reserve(1);
+        let g = self.find_or_add(key);
+        &mut self.groups[g]
+    }
+
+    /// Room for `more` new keys without passing half full.
+    #[inline]
+    fn reserve(&mut self, more: usize) {
+        while (self.groups.len() + more) * 2 > self.index.len() {
             self.grow();
         }
-        let mask = self.slots.len() - 1;
+    }
+
+    /// The group number of `key` (not `EMPTY`), a new empty group when new; needs room.
+    #[inline]
+    fn find_or_add(&mut self, key: u32) -> usize {
+        let mask = self.index.len() - 1;
         let mut i = home(key, mask);
         loop {
-            let k = self.slots[i].key;
+            let (k, g) = self.index[i];
             if k == key {
-                return &mut self.slots[i].g;
+                return g as usize;
             }
             if k == EMPTY {
-                self.slots[i].key = key;
-                self.len += 1;
-                return &mut self.slots[i].g;
+                let g = self.groups.len();
+                self.index[i] = (key, g as u32);
+                self.keys.push(key);
+                self.groups.push(Group::EMPTY);
+                return g;
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Calls `add` on the group of `key(i)` for every i in 0..n. Keys go in batches: first
-    /// the home slot of every key of a batch is loaded (independent loads, so many cache
-    /// misses are in flight at once; a batch's slots then sit in L2), then each is counted.
+    /// Calls `add` on the group of `key(i)` for every i in 0..n, a batch at a time (see the
+    /// module comment).
     #[inline]
     pub fn add_all(&mut self, n: usize, key: impl Fn(usize) -> u32, mut add: impl FnMut(usize, &mut Group)) {
+        let mut batch = std::mem::take(&mut self.batch);
         let mut start = 0;
         while start < n {
             let end = (start + BATCH).min(n);
-            // Grown before the loads, so they fetch the slots the keys will use.
-            while Self::over_full(self.len + end - start + 1, self.slots.len()) {
-                self.grow();
-            }
-            let mask = self.slots.len() - 1;
-            let mut seen = 0u32;
+            self.reserve(end - start);
+            let mask = self.index.len() - 1;
+            let mut seen = 0u64;
             for i in start..end {
-                seen = seen.wrapping_add(self.slots[home(key(i), mask)].key);
+                seen = seen.wrapping_add(u64::from(self.index[home(key(i), mask)].0));
+            }
+            batch.clear();
+            for i in start..end {
+                let k = key(i);
+                let g = if k == EMPTY { u32::MAX } else { self.find_or_add(k) as u32 };
+                batch.push(g);
+                if let Some(group) = self.groups.get(g as usize) {
+                    seen = seen.wrapping_add(group.c.flows);
+                }
             }
             // Keeps the loads: their sum is used.
             std::hint::black_box(seen);
-            for i in start..end {
-                add(i, self.group(key(i)));
+            for (i, &g) in (start..end).zip(&batch) {
+                match self.groups.get_mut(g as usize) {
+                    Some(group) => add(i, group),
+                    None => add(i, self.broadcast.get_or_insert_with(Group::default)),
+                }
             }
             start = end;
         }
-    }
-
-    /// Whether `len` keys would fill more than three quarters of `slots` (linear probing
-    /// stays short there, and the table is a third smaller than at half full: fewer pages).
-    #[inline]
-    fn over_full(len: usize, slots: usize) -> bool {
-        len * 4 > slots * 3
+        self.batch = batch;
     }
 
     fn grow(&mut self) {
-        let cap = self.slots.len() * 2;
-        let old = std::mem::replace(&mut self.slots, vec![FREE; cap]);
-        let mask = self.slots.len() - 1;
-        for s in old.into_iter().filter(|s| s.key != EMPTY) {
-            let mut i = home(s.key, mask);
-            while self.slots[i].key != EMPTY {
+        let cap = self.index.len() * 2;
+        self.index = vec![(EMPTY, 0); cap];
+        let mask = cap - 1;
+        for (g, &key) in self.keys.iter().enumerate() {
+            let mut i = home(key, mask);
+            while self.index[i].0 != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = s;
+            self.index[i] = (key, g as u32);
         }
     }
 
@@ -123,14 +150,16 @@ impl V4Table {
         if let Some(b) = other.broadcast {
             self.group(EMPTY).merge(&b);
         }
-        for s in other.slots.into_iter().filter(|s| s.key != EMPTY) {
-            self.group(s.key).merge(&s.g);
+        self.reserve(other.groups.len());
+        for (k, g) in other.keys.into_iter().zip(other.groups) {
+            let at = self.find_or_add(k);
+            self.groups[at].merge(&g);
         }
     }
 
     pub fn into_groups(self) -> impl Iterator<Item = (u32, Group)> {
         let b = self.broadcast.map(|g| (EMPTY, g));
-        self.slots.into_iter().filter(|s| s.key != EMPTY).map(|s| (s.key, s.g)).chain(b)
+        self.keys.into_iter().zip(self.groups).chain(b)
     }
 }
 

@@ -9,6 +9,7 @@
 //! - keys go in batches of `BATCH`, each batch in three passes (load the index lines; find
 //!   or add each key and load its group; count), so the misses of a pass are in flight at
 //!   once instead of one after another.
+//!
 //! Keys are addresses we stored ourselves: a multiplicative hash, no DoS-resistant one.
 
 use super::groups::Group;

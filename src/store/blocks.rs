@@ -17,8 +17,12 @@ use std::path::Path;
 
 use crate::flow::Flow;
 
-use super::reader::{decode_all, decode_selected, ReadBuffers, RowFilter, ScanHint, SegmentOutcome};
-use super::segment::{parse_file_header, BlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN};
+use super::reader::{
+    decode_all, decode_selected, DecodeBuffers, ReadBuffers, RowFilter, ScanHint, SegmentOutcome,
+};
+use super::segment::{
+    parse_file_header, BlockError, BlockHeader, BlockView, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
+};
 
 /// One block of a segment: where its payload starts, and its header.
 pub struct BlockRef {
@@ -133,18 +137,32 @@ pub fn read_block(
 ) -> std::io::Result<SegmentOutcome> {
     let mut out = SegmentOutcome::default();
     let hdr = &block.header;
-    bufs.payload.resize(hdr.comp_len as usize, 0);
-    if !read_at(file, &mut bufs.payload, block.payload_at)? {
-        out.torn_blocks = 1;
-        return Ok(out);
-    }
-    let decoded = match select {
-        Some(sel) => decode_selected(hdr, &block.raw_header, bufs, hint.columns, sel, from_ms, to_ms),
-        None => decode_all(hdr, &block.raw_header, bufs, hint.columns, from_ms, to_ms),
+    let ReadBuffers { payload, scratch, flows, rows } = bufs;
+    // Format 3 blocks are read a column at a time, only the columns the scan decodes; older
+    // ones whole (their one CRC covers the whole payload).
+    let view = if hdr.version == 3 {
+        BlockView::open_file(hdr, &block.raw_header, file, block.payload_at, payload, scratch)
+    } else {
+        payload.resize(hdr.comp_len as usize, 0);
+        if !read_at(file, payload, block.payload_at)? {
+            out.torn_blocks = 1;
+            return Ok(out);
+        }
+        BlockView::open(hdr, &block.raw_header, payload, scratch)
     };
-    let Ok((in_window, kept)) = decoded else {
-        out.torn_blocks = 1;
-        return Ok(out);
+    let mut dec = DecodeBuffers { scratch, flows, rows };
+    let decoded = view.and_then(|mut view| match select {
+        Some(sel) => decode_selected(hdr, &mut view, &mut dec, hint.columns, sel, from_ms, to_ms),
+        None => decode_all(hdr, &mut view, &mut dec, hint.columns, from_ms, to_ms),
+    });
+    let (in_window, kept) = match decoded {
+        Ok(d) => d,
+        // Cut short like a torn block read whole; any other read error is the scan's.
+        Err(BlockError::Unreadable(kind)) if kind != ErrorKind::UnexpectedEof => return Err(kind.into()),
+        Err(_) => {
+            out.torn_blocks = 1;
+            return Ok(out);
+        }
     };
     out.blocks_read = 1;
     out.flows_read = in_window;

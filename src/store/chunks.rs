@@ -1,9 +1,11 @@
 //! The columns of a block payload and where each one lies.
 //!
-//! Format 2 (`WVB2`) compresses every column on its own behind a directory of
-//! (raw length, compressed length) pairs, so a scan decompresses only the columns it
-//! reads. Format 1 (`WVB1`, still read) compressed all columns as one stream; its
-//! columns are found by stepping through the decompressed payload.
+//! Format 3 (`WVB3`) compresses every column on its own behind a directory of
+//! (raw length, compressed length, CRC32) entries, so a scan reads, checks and
+//! decompresses only the columns it needs. Format 2 (`WVB2`, still read) had the same
+//! directory without the CRCs (one CRC over the whole payload). Format 1 (`WVB1`, still
+//! read) compressed all columns as one stream; its columns are found by stepping through
+//! the decompressed payload.
 
 use std::ops::Range;
 
@@ -24,8 +26,11 @@ pub enum Kind {
 
 pub const COLUMN_COUNT: usize = 28;
 pub const TAGS: usize = 3;
-/// Bytes of one directory entry (raw length, compressed length; u32 LE each).
+/// Bytes of one format 2 directory entry (raw length, compressed length; u32 LE each).
 pub const DIR_ENTRY_LEN: usize = 8;
+/// Bytes of one format 3 directory entry (raw length, compressed length, CRC32 of the
+/// compressed bytes; u32 LE each).
+pub const DIR_ENTRY_LEN_V3: usize = 12;
 
 /// Every column in payload order, with the projection bit that asks for it
 /// (`NONE`: always read). docs/storage.md lists them.
@@ -110,21 +115,44 @@ pub type Directory = [(Range<usize>, Range<usize>); COLUMN_COUNT];
 
 /// Format 2: the directory at the start of a payload, checked against the header's totals.
 pub fn parse_directory(payload: &[u8], raw_len: usize) -> Result<Directory, Truncated> {
-    let dir_len = COLUMN_COUNT * DIR_ENTRY_LEN;
-    let dir = payload.get(..dir_len).ok_or(Truncated)?;
+    parse_entries(payload, DIR_ENTRY_LEN, raw_len, payload.len()).map(|(dir, _)| dir)
+}
+
+/// Format 3: the directory `dir` (its first `COLUMN_COUNT * DIR_ENTRY_LEN_V3` bytes) of a
+/// payload of `payload_len` bytes, checked against the header's totals, and each column's CRC.
+pub fn parse_directory_v3(
+    dir: &[u8],
+    raw_len: usize,
+    payload_len: usize,
+) -> Result<(Directory, [u32; COLUMN_COUNT]), Truncated> {
+    parse_entries(dir, DIR_ENTRY_LEN_V3, raw_len, payload_len)
+}
+
+fn parse_entries(
+    dir: &[u8],
+    entry_len: usize,
+    raw_len: usize,
+    payload_len: usize,
+) -> Result<(Directory, [u32; COLUMN_COUNT]), Truncated> {
+    let dir_len = COLUMN_COUNT * entry_len;
+    let dir = dir.get(..dir_len).ok_or(Truncated)?;
     let mut out: Directory = std::array::from_fn(|_| (0..0, 0..0));
+    let mut crcs = [0u32; COLUMN_COUNT];
     let (mut raw_at, mut comp_at) = (0usize, dir_len);
-    for (i, e) in dir.chunks_exact(DIR_ENTRY_LEN).enumerate() {
+    for (i, e) in dir.chunks_exact(entry_len).enumerate() {
         let raw = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
         let comp = u32::from_le_bytes([e[4], e[5], e[6], e[7]]) as usize;
+        if entry_len == DIR_ENTRY_LEN_V3 {
+            crcs[i] = u32::from_le_bytes([e[8], e[9], e[10], e[11]]);
+        }
         out[i] = (raw_at..raw_at + raw, comp_at..comp_at + comp);
         raw_at += raw;
         comp_at += comp;
     }
-    if raw_at != raw_len || comp_at != payload.len() {
+    if raw_at != raw_len || comp_at != payload_len {
         return Err(Truncated);
     }
-    Ok(out)
+    Ok((out, crcs))
 }
 
 #[cfg(test)]

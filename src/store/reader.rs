@@ -4,7 +4,7 @@
 use crate::flow::Flow;
 
 use super::columns::Columns;
-use super::segment::{BlockError, BlockHeader, BlockStats, BlockView, BLOCK_HEADER_LEN};
+use super::segment::{BlockError, BlockHeader, BlockStats, BlockView};
 
 /// Optional block-skipping constraints a scan may use (all must hold for a flow to matter),
 /// and the columns it reads.
@@ -87,11 +87,19 @@ pub trait RowPredicate: Sync {
 /// Reusable per-thread buffers.
 #[derive(Default)]
 pub struct ReadBuffers {
+    /// A block's compressed payload (format 3: the parts of it read).
     pub(super) payload: Vec<u8>,
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
     pub flows: Vec<Flow>,
     /// Rows of the current block a `RowFilter` kept.
-    rows: Vec<u32>,
+    pub(super) rows: Vec<u32>,
+}
+
+/// The buffers a block's decode writes to, while a `BlockView` borrows the payload.
+pub(super) struct DecodeBuffers<'b> {
+    pub scratch: &'b mut Vec<u8>,
+    pub flows: &'b mut Vec<Flow>,
+    pub rows: &'b mut Vec<u32>,
 }
 
 /// What reading one segment found.
@@ -110,14 +118,13 @@ pub struct SegmentOutcome {
 /// returns how many there are (twice: in the window, and handed to the scan).
 pub(super) fn decode_all(
     hdr: &BlockHeader,
-    hb: &[u8; BLOCK_HEADER_LEN],
-    bufs: &mut ReadBuffers,
+    view: &mut BlockView,
+    bufs: &mut DecodeBuffers,
     columns: Columns,
     from_ms: u64,
     to_ms: u64,
 ) -> Result<(u64, usize), BlockError> {
-    let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
-    view.decode(&mut bufs.scratch, &mut bufs.flows, columns)?;
+    view.decode(bufs.scratch, bufs.flows, columns)?;
     let s = &hdr.stats;
     if s.min_received_ms < from_ms || s.max_received_ms >= to_ms {
         bufs.flows.retain(|fl| fl.received_ms >= from_ms && fl.received_ms < to_ms);
@@ -133,8 +140,8 @@ pub(super) fn decode_all(
 /// rather than written over with empty ones).
 pub(super) fn decode_selected(
     hdr: &BlockHeader,
-    hb: &[u8; BLOCK_HEADER_LEN],
-    bufs: &mut ReadBuffers,
+    view: &mut BlockView,
+    bufs: &mut DecodeBuffers,
     columns: Columns,
     sel: &RowFilter,
     from_ms: u64,
@@ -144,9 +151,8 @@ pub(super) fn decode_selected(
     let whole = s.min_received_ms >= from_ms && s.max_received_ms < to_ms;
     // Times first only when the window or the filter needs them.
     let times_first = !whole || sel.times;
-    let mut view = BlockView::open(hdr, hb, &bufs.payload, &mut bufs.scratch)?;
-    view.decode_with(&mut bufs.scratch, &mut bufs.flows, Columns::NONE, times_first)?;
-    let rows = &mut bufs.rows;
+    view.decode_with(bufs.scratch, bufs.flows, Columns::NONE, times_first)?;
+    let rows = &mut *bufs.rows;
     rows.clear();
     if whole {
         rows.extend(0..bufs.flows.len() as u32);
@@ -162,14 +168,14 @@ pub(super) fn decode_selected(
             break;
         }
         match stage.test {
-            StageTest::Values(sets) => view.retain_values(&mut bufs.scratch, sets, rows)?,
+            StageTest::Values(sets) => view.retain_values(bufs.scratch, sets, rows)?,
             StageTest::Rows(pred) => {
                 let need = stage.columns.without(decoded);
                 if need != Columns::NONE {
-                    view.decode_rows_in_place(&mut bufs.scratch, rows, &mut bufs.flows, need)?;
+                    view.decode_rows_in_place(bufs.scratch, rows, bufs.flows, need)?;
                     decoded = decoded | need;
                 }
-                pred.retain(&bufs.flows, rows);
+                pred.retain(bufs.flows, rows);
             }
         }
     }
@@ -179,7 +185,7 @@ pub(super) fn decode_selected(
     let kept = &mut bufs.flows[..rows.len()];
     let rest = columns.without(decoded);
     if !rows.is_empty() && (rest != Columns::NONE || !times_first) {
-        view.decode_rows(&mut bufs.scratch, rows, kept, rest, !times_first)?;
+        view.decode_rows(bufs.scratch, rows, kept, rest, !times_first)?;
     }
     Ok((in_window, rows.len()))
 }

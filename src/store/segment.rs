@@ -2,7 +2,8 @@
 //!
 //! A block is an 80-byte header (column statistics, lengths, CRC32) followed by
 //! a payload holding up to `MAX_BLOCK_FLOWS` flows column by column, each column
-//! lz4-compressed on its own (`chunks`). See docs/storage.md for the byte layout.
+//! lz4-compressed on its own with its own CRC32 (`chunks`), so a scan reads only the
+//! columns it needs. See docs/storage.md for the byte layout.
 
 mod decode;
 
@@ -10,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::flow::Flow;
 
-use super::chunks::{COLUMN_COUNT, DIR_ENTRY_LEN};
+use super::chunks::{COLUMN_COUNT, DIR_ENTRY_LEN, DIR_ENTRY_LEN_V3};
 use super::codec::{put_addr, put_varint, zigzag};
 use super::columns::Columns;
 
@@ -18,8 +19,10 @@ pub use decode::BlockView;
 
 pub const FILE_MAGIC: &[u8; 8] = b"WVNRSEG1";
 pub const FILE_HEADER_LEN: usize = 16;
-/// Blocks this version writes: every column compressed on its own (see `chunks`).
-pub const BLOCK_MAGIC: &[u8; 4] = b"WVB2";
+/// Blocks this version writes: every column compressed and checksummed on its own (see `chunks`).
+pub const BLOCK_MAGIC: &[u8; 4] = b"WVB3";
+/// Blocks of format 2 (columns compressed on their own, one CRC over the payload), still read.
+pub const BLOCK_MAGIC_V2: &[u8; 4] = b"WVB2";
 /// Blocks of format 1 (one LZ4 stream for all columns), still read.
 pub const BLOCK_MAGIC_V1: &[u8; 4] = b"WVB1";
 pub const BLOCK_HEADER_LEN: usize = 80;
@@ -96,7 +99,7 @@ impl BlockStats {
 /// A parsed block header. `comp_len` bytes of payload follow it.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockHeader {
-    /// 1 or 2 (the magic).
+    /// 1, 2 or 3 (the magic).
     pub version: u8,
     pub stats: BlockStats,
     pub raw_len: u32,
@@ -112,12 +115,15 @@ pub enum BlockError {
     BadChecksum,
     /// Checksum fine but the payload does not decode (written by a buggy or newer writer).
     BadPayload,
+    /// Reading the block's bytes from its file failed (format 3 reads columns on demand).
+    Unreadable(std::io::ErrorKind),
 }
 
 impl BlockHeader {
     pub fn parse(h: &[u8; BLOCK_HEADER_LEN]) -> Result<BlockHeader, BlockError> {
         let version = match &h[0..4] {
-            m if m == BLOCK_MAGIC => 2,
+            m if m == BLOCK_MAGIC => 3,
+            m if m == BLOCK_MAGIC_V2 => 2,
             m if m == BLOCK_MAGIC_V1 => 1,
             _ => return Err(BlockError::BadHeader),
         };
@@ -138,8 +144,12 @@ impl BlockHeader {
         };
         let hdr = BlockHeader { version, stats, raw_len: u32_at(8), comp_len: u32_at(12), crc: u32_at(76) };
         let max_raw = stats.flows.saturating_mul(MAX_FLOW_BYTES);
-        // Format 2: a directory, and per column at most LZ4's worst case.
-        let overhead = if version == 2 { COLUMN_COUNT * (DIR_ENTRY_LEN + 32) } else { 0 };
+        // Formats 2 and 3: a directory, and per column at most LZ4's worst case.
+        let overhead = match version {
+            3 => COLUMN_COUNT * (DIR_ENTRY_LEN_V3 + 32),
+            2 => COLUMN_COUNT * (DIR_ENTRY_LEN + 32),
+            _ => 0,
+        };
         if stats.flows == 0
             || stats.flows > MAX_BLOCK_FLOWS
             || hdr.raw_len > max_raw
@@ -152,7 +162,11 @@ impl BlockHeader {
     }
 
     fn write(&self, h: &mut [u8; BLOCK_HEADER_LEN]) {
-        h[0..4].copy_from_slice(if self.version == 1 { BLOCK_MAGIC_V1 } else { BLOCK_MAGIC });
+        h[0..4].copy_from_slice(match self.version {
+            1 => BLOCK_MAGIC_V1,
+            2 => BLOCK_MAGIC_V2,
+            _ => BLOCK_MAGIC,
+        });
         h[4..8].copy_from_slice(&self.stats.flows.to_le_bytes());
         h[8..12].copy_from_slice(&self.raw_len.to_le_bytes());
         h[12..16].copy_from_slice(&self.comp_len.to_le_bytes());
@@ -168,11 +182,13 @@ impl BlockHeader {
     }
 }
 
-/// CRC32 over the header (without its CRC field) and the payload.
-pub fn block_crc(header: &[u8; BLOCK_HEADER_LEN], payload: &[u8]) -> u32 {
+/// The header's CRC32: over the header (without its CRC field) and `covered`, which is the
+/// whole payload in formats 1 and 2 and the column directory in format 3 (whose columns
+/// carry their own CRCs).
+pub fn block_crc(header: &[u8; BLOCK_HEADER_LEN], covered: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&header[..76]);
-    h.update(payload);
+    h.update(covered);
     h.finalize()
 }
 
@@ -196,7 +212,8 @@ impl BlockEncoder {
         self.encode_columns(flows, stats.min_received_ms);
         debug_assert_eq!(self.ends.len(), COLUMN_COUNT);
         let dir_at = BLOCK_HEADER_LEN;
-        let mut at = dir_at + COLUMN_COUNT * DIR_ENTRY_LEN;
+        let dir_end = dir_at + COLUMN_COUNT * DIR_ENTRY_LEN_V3;
+        let mut at = dir_end;
         let max = lz4_flex::block::get_maximum_output_size(self.raw.len()) + COLUMN_COUNT * 32;
         // Grown, never shrunk: zeroing half a megabyte per block showed up in profiles.
         if self.out.len() < at + max {
@@ -206,18 +223,20 @@ impl BlockEncoder {
         for (i, &end) in self.ends.iter().enumerate() {
             let n = lz4_flex::block::compress_into(&self.raw[start..end], &mut self.out[at..])
                 .expect("output sized by get_maximum_output_size per column");
-            let e = dir_at + i * DIR_ENTRY_LEN;
+            let crc = crc32fast::hash(&self.out[at..at + n]);
+            let e = dir_at + i * DIR_ENTRY_LEN_V3;
             self.out[e..e + 4].copy_from_slice(&((end - start) as u32).to_le_bytes());
             self.out[e + 4..e + 8].copy_from_slice(&(n as u32).to_le_bytes());
+            self.out[e + 8..e + 12].copy_from_slice(&crc.to_le_bytes());
             at += n;
             start = end;
         }
         let block_len = at;
         let comp_len = (block_len - BLOCK_HEADER_LEN) as u32;
-        let mut header = BlockHeader { version: 2, stats, raw_len: self.raw.len() as u32, comp_len, crc: 0 };
+        let mut header = BlockHeader { version: 3, stats, raw_len: self.raw.len() as u32, comp_len, crc: 0 };
         let mut h = [0u8; BLOCK_HEADER_LEN];
         header.write(&mut h);
-        header.crc = block_crc(&h, &self.out[BLOCK_HEADER_LEN..block_len]);
+        header.crc = block_crc(&h, &self.out[dir_at..dir_end]);
         header.write(&mut h);
         self.out[..BLOCK_HEADER_LEN].copy_from_slice(&h);
         &self.out[..block_len]
@@ -411,7 +430,10 @@ mod tests {
             assert_eq!(out, want, "{cols:?}");
         }
         // A column cut short is refused whatever the projection skips.
-        let mut ranges = chunks::parse_directory(payload, hdr.raw_len as usize).unwrap().map(|(r, _)| r);
+        let mut ranges = chunks::parse_directory_v3(payload, hdr.raw_len as usize, payload.len())
+            .unwrap()
+            .0
+            .map(|(r, _)| r);
         ranges[0].end -= 1;
         let raw = vec![0u8; hdr.raw_len as usize];
         let mut out = Vec::new();
@@ -469,7 +491,8 @@ mod tests {
             }
         }
         // A column cut short is refused by the row decode too, whichever rows are asked for.
-        let mut ranges = chunks::parse_directory(p2, hdr2.raw_len as usize).unwrap().map(|(r, _)| r);
+        let mut ranges =
+            chunks::parse_directory_v3(p2, hdr2.raw_len as usize, p2.len()).unwrap().0.map(|(r, _)| r);
         ranges[26].end -= 1;
         let raw = vec![0u8; hdr2.raw_len as usize];
         let mut one = [Flow::EMPTY];
@@ -503,6 +526,91 @@ mod tests {
             .iter()
             .zip(&flows)
             .all(|(a, b)| a.dst_port == b.dst_port && a.last_ms == b.last_ms));
+    }
+
+    /// A format 3 block as format 2 wrote it: the same columns behind a directory without
+    /// CRCs, and the header's CRC over the whole payload.
+    fn as_format_2(block: &[u8]) -> ([u8; BLOCK_HEADER_LEN], Vec<u8>) {
+        let (h3, p3) = split(block);
+        let hdr3 = BlockHeader::parse(&h3).unwrap();
+        let (dir, _) = chunks::parse_directory_v3(p3, hdr3.raw_len as usize, p3.len()).unwrap();
+        let mut payload = Vec::new();
+        for (raw, comp) in &dir {
+            payload.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            payload.extend_from_slice(&(comp.len() as u32).to_le_bytes());
+        }
+        for (_, comp) in &dir {
+            payload.extend_from_slice(&p3[comp.clone()]);
+        }
+        let mut hdr = hdr3;
+        hdr.version = 2;
+        hdr.comp_len = payload.len() as u32;
+        let mut h = [0u8; BLOCK_HEADER_LEN];
+        hdr.write(&mut h);
+        hdr.crc = block_crc(&h, &payload);
+        hdr.write(&mut h);
+        (h, payload)
+    }
+
+    #[test]
+    fn format_2_blocks_still_read() {
+        let flows: Vec<Flow> = (0..700).map(sample).collect();
+        let block = BlockEncoder::default().encode(&flows).to_vec();
+        assert_eq!(&block[..4], b"WVB3");
+        let (h, payload) = as_format_2(&block);
+        assert_eq!(&h[..4], b"WVB2");
+        let parsed = BlockHeader::parse(&h).unwrap();
+        assert_eq!(parsed.version, 2);
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        decode_block(&parsed, &h, &payload, &mut scratch, &mut out).unwrap();
+        assert_eq!(out, flows);
+        // Its one CRC covers every column, read or not.
+        let mut bad = payload.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        let res = decode_block_columns(&parsed, &h, &bad, &mut scratch, &mut out, Columns::DST_PORT);
+        assert_eq!(res, Err(BlockError::BadChecksum));
+    }
+
+    /// Format 3 read from a file reads only the columns asked for: each is checked by its own
+    /// CRC when read, so a damaged column fails the scans that read it and no other.
+    #[test]
+    fn format_3_reads_and_checks_columns_on_demand() {
+        use std::io::Write;
+        let flows: Vec<Flow> = (0..1500).map(sample).collect();
+        let mut block = BlockEncoder::default().encode(&flows).to_vec();
+        let (h, payload) = split(&block);
+        let hdr = BlockHeader::parse(&h).unwrap();
+        let (dir, _) = chunks::parse_directory_v3(payload, hdr.raw_len as usize, payload.len()).unwrap();
+        let write = |bytes: &[u8]| {
+            let mut f = tempfile::tempfile().unwrap();
+            f.write_all(bytes).unwrap();
+            f
+        };
+        let read = |file: &std::fs::File, cols: Columns| {
+            let (mut buf, mut scratch, mut out) = (Vec::new(), Vec::new(), Vec::new());
+            let mut view =
+                BlockView::open_file(&hdr, &h, file, BLOCK_HEADER_LEN as u64, &mut buf, &mut scratch)?;
+            view.decode(&mut scratch, &mut out, cols).map(|_| out)
+        };
+        let file = write(&block);
+        assert_eq!(read(&file, Columns::ALL).unwrap(), flows);
+        let ports = read(&file, Columns::DST_PORT).unwrap();
+        assert!(ports.iter().zip(&flows).all(|(a, b)| a.dst_port == b.dst_port && a.last_ms == b.last_ms));
+        // Damage the `bytes` column (26): scans of other columns still read the block.
+        let at = BLOCK_HEADER_LEN + dir[26].1.start + 3;
+        block[at] ^= 0x10;
+        let file = write(&block);
+        assert!(read(&file, Columns::DST_PORT).is_ok());
+        assert_eq!(read(&file, Columns::BYTES).unwrap_err(), BlockError::BadChecksum);
+        assert_eq!(read(&file, Columns::ALL).unwrap_err(), BlockError::BadChecksum);
+        // A file cut inside the payload: the columns past the cut cannot be read.
+        block[at] ^= 0x10;
+        let file = write(&block[..BLOCK_HEADER_LEN + dir[20].1.start]);
+        assert!(read(&file, Columns::DST_PORT).is_ok());
+        assert_eq!(
+            read(&file, Columns::BYTES).unwrap_err(),
+            BlockError::Unreadable(std::io::ErrorKind::UnexpectedEof)
+        );
     }
 
     #[test]

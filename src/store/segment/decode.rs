@@ -3,8 +3,10 @@
 //! columns first and the other columns only for the rows that matched (late
 //! materialisation), skipping their compressed bytes entirely when no row did.
 
+use std::fs::File;
 use std::net::IpAddr;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 
 use crate::flow::{Flow, FlowSource};
 
@@ -14,14 +16,32 @@ use super::super::columns::Columns;
 use super::super::reader::ColumnValues;
 use super::{block_crc, BlockError, BlockHeader, BLOCK_HEADER_LEN};
 
-/// A verified block whose columns decompress into a caller's scratch buffer on demand.
+/// Where a view's compressed bytes come from.
+enum Source<'a> {
+    /// The whole payload, in memory.
+    Whole(&'a [u8]),
+    /// Format 3, read on demand: a column's bytes are read from `file` (the payload starts at
+    /// `at`) into `buf` (as long as the payload) when the column is first needed.
+    File { file: &'a File, at: u64, buf: &'a mut [u8] },
+}
+
+/// Unneeded compressed bytes between two needed columns that are read anyway, to read both
+/// with one call instead of two.
+const READ_GAP: usize = 4096;
+
+/// A checked block whose columns decompress into a caller's scratch buffer on demand.
 pub struct BlockView<'a> {
-    payload: &'a [u8],
+    src: Source<'a>,
     n: usize,
     raw_len: usize,
     base_ms: u64,
-    /// Format 2: each column's compressed range in `payload` (format 1 decompresses at `open`).
+    /// Formats 2 and 3: each column's compressed range in the payload (format 1 decompresses
+    /// at `open`).
     comp: Option<[Range<usize>; COLUMN_COUNT]>,
+    /// Format 3: each column's CRC32, checked when the column is first read.
+    crcs: Option<[u32; COLUMN_COUNT]>,
+    /// Bit i: column i's compressed bytes are in memory and checked.
+    present: u32,
     /// Each column's range in the decompressed payload.
     ranges: [Range<usize>; COLUMN_COUNT],
     /// Bit i: column i is decompressed in the scratch buffer.
@@ -33,7 +53,8 @@ const ALL_READY: u32 = (1 << COLUMN_COUNT) - 1;
 const TIMES: usize = 3;
 
 impl<'a> BlockView<'a> {
-    /// Checks the block's length and checksum and reads its column directory. `scratch`
+    /// Checks the block's length and checksum (format 3: the header and column directory's;
+    /// each column's is checked when it is read) and reads its column directory. `scratch`
     /// must be passed unchanged to the later calls.
     pub fn open(
         header: &BlockHeader,
@@ -44,37 +65,96 @@ impl<'a> BlockView<'a> {
         if payload.len() != header.comp_len as usize {
             return Err(BlockError::BadHeader);
         }
-        if block_crc(header_bytes, payload) != header.crc {
-            return Err(BlockError::BadChecksum);
+        let mut view = BlockView::new(header, Source::Whole(payload), scratch);
+        match header.version {
+            3 => view.directory_v3(header, header_bytes)?,
+            _ if block_crc(header_bytes, payload) != header.crc => return Err(BlockError::BadChecksum),
+            2 => {
+                let dir =
+                    chunks::parse_directory(payload, view.raw_len).map_err(|_| BlockError::BadPayload)?;
+                view.ranges = dir.clone().map(|(raw, _)| raw);
+                view.comp = Some(dir.map(|(_, comp)| comp));
+            }
+            _ => {
+                let raw_len = view.raw_len;
+                match lz4_flex::block::decompress_into(payload, &mut scratch[..raw_len]) {
+                    Ok(got) if got == raw_len => {}
+                    _ => return Err(BlockError::BadPayload),
+                }
+                view.ranges =
+                    chunks::split_v1(&scratch[..raw_len], view.n).map_err(|_| BlockError::BadPayload)?;
+                view.ready = ALL_READY;
+            }
         }
+        Ok(view)
+    }
+
+    /// A format 3 block whose payload starts at `at` in `file`: reads its column directory
+    /// (into `buf`, which is grown to the payload's size) and checks it; columns are read
+    /// when needed.
+    pub fn open_file(
+        header: &BlockHeader,
+        header_bytes: &[u8; BLOCK_HEADER_LEN],
+        file: &'a File,
+        at: u64,
+        buf: &'a mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<BlockView<'a>, BlockError> {
+        let len = header.comp_len as usize;
+        let dir_len = COLUMN_COUNT * chunks::DIR_ENTRY_LEN_V3;
+        if header.version != 3 || len < dir_len {
+            return Err(BlockError::BadHeader);
+        }
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let buf = &mut buf[..len];
+        file.read_exact_at(&mut buf[..dir_len], at).map_err(|e| BlockError::Unreadable(e.kind()))?;
+        let mut view = BlockView::new(header, Source::File { file, at, buf }, scratch);
+        view.directory_v3(header, header_bytes)?;
+        Ok(view)
+    }
+
+    fn new(header: &BlockHeader, src: Source<'a>, scratch: &mut Vec<u8>) -> BlockView<'a> {
         let raw_len = header.raw_len as usize;
-        let n = header.stats.flows as usize;
         // Grown, never shrunk or cleared: only decompressed columns are ever read.
         if scratch.len() < raw_len {
             scratch.resize(raw_len, 0);
         }
-        let mut view = BlockView {
-            payload,
-            n,
+        BlockView {
+            src,
+            n: header.stats.flows as usize,
             raw_len,
             base_ms: header.stats.min_received_ms,
             comp: None,
+            crcs: None,
+            present: 0,
             ranges: std::array::from_fn(|_| 0..0),
             ready: 0,
-        };
-        if header.version == 1 {
-            match lz4_flex::block::decompress_into(payload, &mut scratch[..raw_len]) {
-                Ok(got) if got == raw_len => {}
-                _ => return Err(BlockError::BadPayload),
-            }
-            view.ranges = chunks::split_v1(&scratch[..raw_len], n).map_err(|_| BlockError::BadPayload)?;
-            view.ready = ALL_READY;
-        } else {
-            let dir = chunks::parse_directory(payload, raw_len).map_err(|_| BlockError::BadPayload)?;
-            view.ranges = dir.clone().map(|(raw, _)| raw);
-            view.comp = Some(dir.map(|(_, comp)| comp));
         }
-        Ok(view)
+    }
+
+    /// Format 3: checks the header's CRC over the directory (at the payload's start) and
+    /// reads the directory.
+    fn directory_v3(
+        &mut self,
+        header: &BlockHeader,
+        header_bytes: &[u8; BLOCK_HEADER_LEN],
+    ) -> Result<(), BlockError> {
+        let payload: &[u8] = match &self.src {
+            Source::Whole(p) => p,
+            Source::File { buf, .. } => buf,
+        };
+        let dir = payload.get(..COLUMN_COUNT * chunks::DIR_ENTRY_LEN_V3).ok_or(BlockError::BadHeader)?;
+        if block_crc(header_bytes, dir) != header.crc {
+            return Err(BlockError::BadChecksum);
+        }
+        let (dir, crcs) = chunks::parse_directory_v3(dir, self.raw_len, payload.len())
+            .map_err(|_| BlockError::BadPayload)?;
+        self.ranges = dir.clone().map(|(raw, _)| raw);
+        self.comp = Some(dir.map(|(_, comp)| comp));
+        self.crcs = Some(crcs);
+        Ok(())
     }
 
     /// Flows in the block.
@@ -86,21 +166,45 @@ impl<'a> BlockView<'a> {
         self.n == 0
     }
 
-    /// Decompresses the columns `cols` reads (and the times, with `times`) that are not yet.
+    /// Decompresses the columns `cols` reads (and the times, with `times`) that are not yet,
+    /// first reading (format 3 from a file) and checking their compressed bytes.
     fn load(&mut self, scratch: &mut [u8], cols: Columns, times: bool) -> Result<(), BlockError> {
         let Some(comp) = &self.comp else { return Ok(()) };
-        for (i, c) in comp.iter().enumerate() {
-            if self.ready & (1 << i) != 0 || !chunks::wanted(i, cols) || (i < TIMES && !times) {
-                continue;
+        let need = (0..COLUMN_COUNT)
+            .filter(|&i| self.ready & (1 << i) == 0 && chunks::wanted(i, cols) && (i >= TIMES || times))
+            .fold(0u32, |m, i| m | 1 << i);
+        if need == 0 {
+            return Ok(());
+        }
+        if let Some(crcs) = &self.crcs {
+            let missing = need & !self.present;
+            if let Source::File { file, at, buf } = &mut self.src {
+                read_columns(file, *at, buf, comp, missing)?;
             }
+            let payload: &[u8] = match &self.src {
+                Source::Whole(p) => p,
+                Source::File { buf, .. } => buf,
+            };
+            for i in (0..COLUMN_COUNT).filter(|i| missing & (1 << i) != 0) {
+                if crc32fast::hash(&payload[comp[i].clone()]) != crcs[i] {
+                    return Err(BlockError::BadChecksum);
+                }
+            }
+            self.present |= missing;
+        }
+        let payload: &[u8] = match &self.src {
+            Source::Whole(p) => p,
+            Source::File { buf, .. } => buf,
+        };
+        for i in (0..COLUMN_COUNT).filter(|i| need & (1 << i) != 0) {
             let raw = self.ranges[i].clone();
             let dst = scratch.get_mut(raw.clone()).ok_or(BlockError::BadPayload)?;
-            match lz4_flex::block::decompress_into(&self.payload[c.clone()], dst) {
+            match lz4_flex::block::decompress_into(&payload[comp[i].clone()], dst) {
                 Ok(got) if got == raw.len() => {}
                 _ => return Err(BlockError::BadPayload),
             }
-            self.ready |= 1 << i;
         }
+        self.ready |= need;
         Ok(())
     }
 
@@ -201,6 +305,31 @@ impl<'a> BlockView<'a> {
         }
         Ok(())
     }
+}
+
+/// Reads the compressed bytes of the columns in `mask` from `file` (payload at `at`) into
+/// `buf`, runs of neighbouring columns with one call (gaps up to `READ_GAP` read along).
+fn read_columns(
+    file: &File,
+    at: u64,
+    buf: &mut [u8],
+    comp: &[Range<usize>; COLUMN_COUNT],
+    mask: u32,
+) -> Result<(), BlockError> {
+    let mut cols = (0..COLUMN_COUNT).filter(|i| mask & (1 << i) != 0).peekable();
+    while let Some(first) = cols.next() {
+        let mut run = comp[first].clone();
+        while let Some(&next) = cols.peek() {
+            if comp[next].start > run.end + READ_GAP {
+                break;
+            }
+            run.end = comp[next].end;
+            cols.next();
+        }
+        let dst = buf.get_mut(run.clone()).ok_or(BlockError::BadPayload)?;
+        file.read_exact_at(dst, at + run.start as u64).map_err(|e| BlockError::Unreadable(e.kind()))?;
+    }
+    Ok(())
 }
 
 /// `rows.retain(keep)` without a branch per row: every row is written, and the write position

@@ -151,11 +151,10 @@ impl V4Table {
         if let Some(b) = other.broadcast {
             self.group(EMPTY).merge(&b);
         }
-        self.reserve(other.groups.len());
-        for (k, g) in other.keys.into_iter().zip(other.groups) {
-            let at = self.find_or_add(k);
-            self.groups[at].merge(&g);
-        }
+        // In batches like counting: a million groups merged one miss at a time take long,
+        // and the merge runs on one thread after the scan.
+        let (keys, groups) = (other.keys, other.groups);
+        self.add_all(keys.len(), |i| keys[i], |i, g| g.merge(&groups[i]));
     }
 
     pub fn into_groups(self) -> impl Iterator<Item = (u32, Group)> {

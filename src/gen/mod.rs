@@ -40,6 +40,7 @@
 //! two captures with the same settings are byte-identical.
 
 pub mod backfill;
+pub mod gather;
 mod generator;
 mod hugepages;
 pub mod pace;

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
-use super::gather::Gather;
 use super::pace::{pause, TokenBucket};
 use super::pool::FlowPool;
 use super::replay::Replay;
@@ -93,11 +92,8 @@ pub struct Generator {
     exporters: Vec<Exporter>,
     sink: Sink,
     clock: Clock,
-    /// One datagram buffer per batch slot, reused; for a replay, the
-    /// datagram is gathered from the pool's records (`gathers`) and `bufs`
-    /// only takes it flattened for a capture.
+    /// One datagram buffer per batch slot, reused.
     bufs: Vec<Vec<u8>>,
-    gathers: Vec<Gather>,
     /// Per batch slot: the flows that datagram carries (counted once it is out).
     slots: Vec<Counters>,
 }
@@ -215,9 +211,8 @@ impl Generator {
             });
         }
         let bufs = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();
-        let gathers = (0..cfg.batch).map(|_| Gather::default()).collect();
         let slots = vec![Counters::default(); cfg.batch];
-        Ok(Generator { cfg, exporters, sink, clock, bufs, gathers, slots })
+        Ok(Generator { cfg, exporters, sink, clock, bufs, slots })
     }
 
     /// Where exporter `i` sends from (its bound socket address; the capture's source).
@@ -304,9 +299,6 @@ impl Generator {
             Clock::Wall => self.clock.now_ms(),
             Clock::Virtual { .. } => 0,
         };
-        if let Feed::Records(replay) = &mut ex.flows {
-            replay.begin_batch();
-        }
         let mut built = 0;
         while built < n {
             let i = built;
@@ -324,7 +316,7 @@ impl Generator {
             let taken = match &mut ex.flows {
                 // Packets and bytes are counted per batch, below.
                 Feed::Records(replay) => {
-                    let taken = replay.encode(now_ms, &mut self.gathers[i]);
+                    let taken = replay.encode(now_ms, buf);
                     *slot = Counters { flows: taken as u64, packets: 0, bytes: 0 };
                     taken
                 }
@@ -349,31 +341,20 @@ impl Generator {
             }
             built += 1;
             if let Sink::Capture(w) = &mut self.sink {
-                if let Feed::Records(replay) = &ex.flows {
-                    self.gathers[i].flatten(replay.arena(), &mut self.bufs[i]);
-                }
                 w.write_udp(now_ms, ex.source, self.cfg.target, &self.bufs[i])?;
             }
         }
-        let replayed = match &ex.flows {
-            Feed::Records(replay) => Some(replay.arena()),
-            _ => None,
-        };
         if let Some(tx) = ex.sender.as_mut() {
-            match replayed {
-                Some(arena) => tx.send_gathered(&self.gathers[..built], arena),
-                None => tx.send_all(&self.bufs[..built]),
-            }
-            .with_context(|| format!("cannot send to {}", self.cfg.target))?;
+            tx.send_all(&self.bufs[..built])
+                .with_context(|| format!("cannot send to {}", self.cfg.target))?;
         }
         let t = &mut ex.totals;
-        for (i, slot) in self.slots[..built].iter().enumerate() {
+        for (slot, buf) in self.slots[..built].iter().zip(&self.bufs[..built]) {
             t.datagrams += 1;
             t.flows += slot.flows;
             t.packets += slot.packets;
             t.bytes += slot.bytes;
-            let len = if replayed.is_some() { self.gathers[i].len() } else { self.bufs[i].len() };
-            t.payload_bytes += len as u64;
+            t.payload_bytes += buf.len() as u64;
         }
         if let Feed::Records(replay) = &ex.flows {
             // A replay counts what it handed out; the totals take it once per batch.

@@ -1,4 +1,4 @@
-//! A byte arena that asks the kernel for transparent huge pages.
+//! A read-only byte arena that asks the kernel for transparent huge pages.
 //!
 //! The replayed pool (`replay::Records`) is walked front to back, a few KB a
 //! datagram, through megabytes of records. With 4 KiB pages every page costs
@@ -10,7 +10,7 @@
 //! on a 2 MiB boundary, and asks before copying. When the kernel refuses
 //! (THP `never`, no THP at all, another OS) the arena is ordinary memory.
 
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 
 /// The size of an x86_64 / aarch64 (4 KiB granule) transparent huge page.
 const HUGE_PAGE: usize = 2 << 20;
@@ -46,13 +46,6 @@ impl Deref for HugeArena {
     #[inline]
     fn deref(&self) -> &[u8] {
         &self.buf[self.start..]
-    }
-}
-
-impl DerefMut for HugeArena {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.start..]
     }
 }
 

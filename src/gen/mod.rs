@@ -40,7 +40,6 @@
 //! two captures with the same settings are byte-identical.
 
 pub mod backfill;
-pub mod gather;
 mod generator;
 mod hugepages;
 pub mod pace;

@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::gather::{Gather, MAX_PIECES};
-
 /// Most datagrams one `sendmmsg` call carries.
 pub const MAX_BATCH: usize = 64;
 /// Send buffer asked for (the kernel caps it at `net.core.wmem_max`).
@@ -60,81 +58,6 @@ impl BatchSender {
             }
         }
         Ok(())
-    }
-
-    /// Sends every datagram of `batch` (in order), their arena pieces read
-    /// from `arena` where they lie (see `Gather`), retrying what the kernel did
-    /// not take, like `send_all`.
-    pub fn send_gathered(&mut self, batch: &[Gather], arena: &[u8]) -> io::Result<()> {
-        let mut done = 0;
-        while done < batch.len() {
-            let end = batch.len().min(done + MAX_BATCH);
-            match self.send_some_gathered(&batch[done..end], arena) {
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_transient(&e) => {
-                    self.retries += 1;
-                    std::thread::sleep(std::time::Duration::from_micros(50));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// One `sendmmsg` call for up to `MAX_BATCH` gathered datagrams, one iovec a piece.
-    #[cfg(target_os = "linux")]
-    fn send_some_gathered(&mut self, batch: &[Gather], arena: &[u8]) -> io::Result<usize> {
-        use std::os::fd::AsRawFd;
-        let n = batch.len().min(MAX_BATCH);
-        // SAFETY: iovec and mmsghdr are plain C structs for which all-zero bytes
-        // are a valid value (null pointers, zero lengths).
-        let mut iovecs: [[libc::iovec; MAX_PIECES]; MAX_BATCH] = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let mut headers: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
-        for (i, (datagram, iov)) in batch[..n].iter().zip(iovecs.iter_mut()).enumerate() {
-            let mut count = 0;
-            for (slot, piece) in iov.iter_mut().zip(datagram.pieces(arena)) {
-                slot.iov_base = piece.as_ptr() as *mut libc::c_void;
-                slot.iov_len = piece.len();
-                count += 1;
-            }
-            let hdr = &mut headers[i].msg_hdr;
-            hdr.msg_name = self.target.as_ptr() as *mut libc::c_void;
-            hdr.msg_namelen = self.target.len();
-            hdr.msg_iov = iov.as_mut_ptr();
-            hdr.msg_iovlen = count;
-        }
-        // SAFETY: `headers[..n]` are initialised above; each points at its
-        // datagram's iovecs in `iovecs` and at `self.target`, all of which
-        // outlive the call; each iovec points into `arena` or a `Gather` of
-        // `batch`, both borrowed for the whole call, and the kernel only reads
-        // through these pointers (it writes `msg_len` fields, which we own).
-        // The socket is a valid open UDP socket.
-        let sent = unsafe { libc::sendmmsg(self.socket.as_raw_fd(), headers.as_mut_ptr(), n as u32, 0) };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if sent == 0 {
-            return Err(io::Error::from(io::ErrorKind::WouldBlock));
-        }
-        Ok(sent as usize)
-    }
-
-    /// Portable fallback: each datagram flattened, then `sendto`.
-    #[cfg(not(target_os = "linux"))]
-    fn send_some_gathered(&mut self, batch: &[Gather], arena: &[u8]) -> io::Result<usize> {
-        let mut flat = Vec::new();
-        let mut n = 0;
-        for datagram in batch.iter().take(MAX_BATCH) {
-            datagram.flatten(arena, &mut flat);
-            match self.socket.send_to(&flat, &self.target) {
-                Ok(_) => n += 1,
-                Err(e) if n == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(n)
     }
 
     /// One `sendmmsg` call for up to `MAX_BATCH` datagrams; how many the kernel took (≥ 1).
@@ -267,34 +190,6 @@ mod tests {
         let mut buf = [0u8; 64];
         for want in &batch {
             let (n, from) = sink.recv_from(&mut buf).unwrap();
-            assert_eq!(&buf[..n], &want[..]);
-            assert_eq!(from, tx.local_addr());
-        }
-    }
-
-    #[test]
-    fn gathered_datagrams_arrive_whole() {
-        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        sink.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-        let mut tx = BatchSender::bind("127.0.0.3:0".parse().unwrap(), sink.local_addr().unwrap()).unwrap();
-        let arena: Vec<u8> = (0..=255).collect();
-        let batch: Vec<Gather> = (0..100usize)
-            .map(|i| {
-                let mut g = Gather::default();
-                g.push_own(&(i as u32).to_be_bytes());
-                g.push_arena(i, i + 1 + i % 50);
-                if i % 3 == 0 {
-                    g.push_own(b"tail");
-                    g.push_arena(200, 210);
-                }
-                g
-            })
-            .collect();
-        tx.send_gathered(&batch, &arena).unwrap();
-        let (mut buf, mut want) = ([0u8; 128], Vec::new());
-        for g in &batch {
-            let (n, from) = sink.recv_from(&mut buf).unwrap();
-            g.flatten(&arena, &mut want);
             assert_eq!(&buf[..n], &want[..]);
             assert_eq!(from, tx.local_addr());
         }

@@ -21,7 +21,6 @@ mod records;
 mod sflow;
 
 use crate::flow::{Counters, Flow, FlowSource};
-use crate::gen::gather::Gather;
 use crate::gen::pool::FlowPool;
 use crate::wire::EncoderConfig;
 
@@ -70,11 +69,10 @@ impl Replay {
         }
     }
 
-    /// Builds the next datagram in `out` (cleared first), exported at `now_ms`;
-    /// returns how many flows it carries. `out` points into `arena` until the
-    /// batch is sent: see `begin_batch`.
+    /// Writes the next datagram into `out` (cleared first), exported at `now_ms`;
+    /// returns how many flows it carries.
     #[inline]
-    pub fn encode(&mut self, now_ms: u64, out: &mut Gather) -> usize {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         match self {
             Replay::V5(r) => r.encode(now_ms, out),
             Replay::Templated(r) => r.encode(now_ms, out),
@@ -82,42 +80,14 @@ impl Replay {
         }
     }
 
-    /// Starts a batch: the datagrams built until the next call are sent (or
-    /// written) together, after the last of them is built. Records are
-    /// patched in place and sent from the arena, so within one batch a
-    /// record is patched in place once; a datagram that comes back to a
-    /// record the batch already took gets its own patched copy.
-    #[inline]
-    pub fn begin_batch(&mut self) {
-        self.records_mut().begin_batch()
-    }
-
-    /// The bytes the arena pieces of the datagrams point into.
-    #[inline]
-    pub fn arena(&self) -> &[u8] {
-        self.records().arena()
-    }
-
-    fn records(&self) -> &records::Records {
-        match self {
-            Replay::V5(r) => r.records(),
-            Replay::Templated(r) => r.records(),
-            Replay::Sflow(r) => r.records(),
-        }
-    }
-
-    fn records_mut(&mut self) -> &mut records::Records {
-        match self {
-            Replay::V5(r) => r.records_mut(),
-            Replay::Templated(r) => r.records_mut(),
-            Replay::Sflow(r) => r.records_mut(),
-        }
-    }
-
     /// Flows, packets and bytes of all datagrams written so far (as the pool's
     /// flows count them): read per batch, not per datagram.
     pub fn sent(&self) -> Counters {
-        self.records().sent()
+        match self {
+            Replay::V5(r) => r.records().sent(),
+            Replay::Templated(r) => r.records().sent(),
+            Replay::Sflow(r) => r.records().sent(),
+        }
     }
 }
 

@@ -5,7 +5,6 @@
 
 use super::records::{Patches, Records};
 use crate::flow::Flow;
-use crate::gen::gather::Gather;
 use crate::wire::ie::{self, RecordLayout, TimeFields};
 use crate::wire::{ipfix, netflow_v5, netflow_v9, EncoderConfig, FlowEncoder};
 
@@ -70,16 +69,17 @@ impl V5 {
         netflow_v5::MAX_RECORDS
     }
 
-    pub fn encode(&mut self, now_ms: u64, out: &mut Gather) -> usize {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
-        out.own_tail(netflow_v5::HEADER_LEN);
+        out.extend_from_slice(&[0; netflow_v5::HEADER_LEN]);
         let shift = self.records.time_shift(now_ms);
         let mut taken = 0;
         while taken < netflow_v5::MAX_RECORDS {
             let s = self.records.segment(netflow_v5::MAX_RECORDS - taken);
-            self.records.put(s.start, s.end, shift, s.port_shift, out, |_, records, dt, dp| {
-                V5_RECORD.apply(records, dt, dp)
-            });
+            let at = out.len();
+            let src = self.records.range(s.start, s.end);
+            out.extend_from_slice(src);
+            V5_RECORD.apply(src, &mut out[at..], shift, s.port_shift);
             taken += s.end - s.start;
             self.records.advance(s.end - s.start);
         }
@@ -93,7 +93,7 @@ impl V5 {
             ..self.header
         };
         let head: &mut [u8; netflow_v5::HEADER_LEN] =
-            (&mut out.own_mut()[..netflow_v5::HEADER_LEN]).try_into().expect("header");
+            (&mut out[..netflow_v5::HEADER_LEN]).try_into().expect("header");
         header.write(head);
         self.flow_sequence = self.flow_sequence.wrapping_add(u32::from(count));
         self.records.prefetch();
@@ -102,10 +102,6 @@ impl V5 {
 
     pub(super) fn records(&self) -> &Records {
         &self.records
-    }
-
-    pub(super) fn records_mut(&mut self) -> &mut Records {
-        &mut self.records
     }
 }
 
@@ -191,35 +187,29 @@ impl Templated {
         self.sent == 0 || (self.template_every > 0 && self.sent.is_multiple_of(self.template_every))
     }
 
-    /// Closes the set whose header is at `own_at` in `out`'s own bytes and
-    /// which began `started` bytes into the datagram: v9 pads it to 4 bytes;
-    /// both write its length.
+    /// Closes the set begun at `start`: v9 pads it to 4 bytes; both write its length.
     #[inline]
-    fn close_set(&self, out: &mut Gather, own_at: usize, started: usize) {
+    fn close_set(&self, out: &mut Vec<u8>, start: usize) {
         if !self.ipfix {
-            let pad = (out.len() - started).next_multiple_of(4) - (out.len() - started);
-            if pad > 0 {
-                out.own_tail(pad);
-            }
+            out.resize(start + (out.len() - start).next_multiple_of(4), 0);
         }
-        let len = (out.len() - started) as u16;
-        out.own_mut()[own_at + 2..own_at + 4].copy_from_slice(&len.to_be_bytes());
+        let len = (out.len() - start) as u16;
+        ie::patch_u16(out, start + 2, len);
     }
 
-    pub fn encode(&mut self, now_ms: u64, out: &mut Gather) -> usize {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         let header_len = if self.ipfix { ipfix::HEADER_LEN } else { netflow_v9::HEADER_LEN };
         out.clear();
-        out.own_tail(header_len);
+        out.resize(header_len, 0);
         let mut records = 0u32;
         if self.templates_due() {
-            out.push_own(&self.templates);
+            out.extend_from_slice(&self.templates);
             records += self.template_records;
         }
         let shift = self.records.time_shift(now_ms);
         let mut taken = 0;
-        // The open set: (IPv6?, its header in the own bytes, where it began in the
-        // datagram). A run may continue across the end of a pass.
-        let mut set: Option<(bool, usize, usize)> = None;
+        // The open set: (IPv6?, where it began). A run may continue across the end of a pass.
+        let mut set: Option<(bool, usize)> = None;
         while taken < self.max_flows {
             let s = self.records.segment(self.max_flows - taken);
             let mut i = s.start;
@@ -227,41 +217,42 @@ impl Templated {
                 let (run, ipv6) = (self.runs[i] as usize >> 1, self.runs[i] & 1 == 1);
                 let run_end = run.min(s.end);
                 let id = if ipv6 { ie::TEMPLATE_IPV6 } else { ie::TEMPLATE_IPV4 };
-                if set.map(|(v6, _, _)| v6) != Some(ipv6) {
-                    if let Some((_, own_at, started)) = set {
-                        self.close_set(out, own_at, started);
+                if set.map(|(v6, _)| v6) != Some(ipv6) {
+                    if let Some((_, start)) = set {
+                        self.close_set(out, start);
                     }
-                    set = Some((ipv6, out.own_len(), out.len()));
-                    let head = out.own_tail(4);
-                    head[..2].copy_from_slice(&id.to_be_bytes());
+                    set = Some((ipv6, out.len()));
+                    out.extend_from_slice(&id.to_be_bytes());
+                    out.extend_from_slice(&[0, 0]);
                 }
+                let at = out.len();
+                let src = self.records.range(i, run_end);
+                out.extend_from_slice(src);
                 // Constant offsets per layout: the patch loop compiles to fixed-offset code.
-                let patches: fn(usize, &mut [u8], u64, u16) = match (self.ipfix, ipv6) {
-                    (false, false) => |_, r: &mut [u8], dt, dp| V9_V4.apply(r, dt, dp),
-                    (false, true) => |_, r: &mut [u8], dt, dp| V9_V6.apply(r, dt, dp),
-                    (true, false) => |_, r: &mut [u8], dt, dp| IPFIX_V4.apply(r, dt, dp),
-                    (true, true) => |_, r: &mut [u8], dt, dp| IPFIX_V6.apply(r, dt, dp),
-                };
-                self.records.put(i, run_end, shift, s.port_shift, out, patches);
+                let dst = &mut out[at..];
+                match (self.ipfix, ipv6) {
+                    (false, false) => V9_V4.apply(src, dst, shift, s.port_shift),
+                    (false, true) => V9_V6.apply(src, dst, shift, s.port_shift),
+                    (true, false) => IPFIX_V4.apply(src, dst, shift, s.port_shift),
+                    (true, true) => IPFIX_V6.apply(src, dst, shift, s.port_shift),
+                }
                 i = run_end;
             }
             taken += s.end - s.start;
             self.records.advance(s.end - s.start);
         }
-        if let Some((_, own_at, started)) = set {
-            self.close_set(out, own_at, started);
+        if let Some((_, start)) = set {
+            self.close_set(out, start);
         }
         records += taken as u32;
-        let length = out.len() as u16;
-        let head = &mut out.own_mut()[..header_len];
         if self.ipfix {
             ipfix::HeaderRepr {
-                length,
+                length: out.len() as u16,
                 export_time: (now_ms / 1000) as u32,
                 sequence_number: self.records_sent,
                 observation_domain_id: self.domain,
             }
-            .write(head);
+            .write(&mut out[..header_len]);
         } else {
             // As the encoder: the export time is the whole second of unix_secs.
             let export_ms = now_ms - now_ms % 1000;
@@ -272,7 +263,7 @@ impl Templated {
                 package_sequence: self.sent,
                 source_id: self.domain,
             }
-            .write(head);
+            .write(&mut out[..header_len]);
         }
         self.sent = self.sent.wrapping_add(1);
         self.records_sent = self.records_sent.wrapping_add(records);
@@ -282,10 +273,6 @@ impl Templated {
 
     pub(super) fn records(&self) -> &Records {
         &self.records
-    }
-
-    pub(super) fn records_mut(&mut self) -> &mut Records {
-        &mut self.records
     }
 }
 

@@ -1,14 +1,8 @@
 //! The pre-encoded pool: every pooled flow's record as the wire encoder
 //! writes it on the pool's first pass, back to back, with a cursor that
-//! walks it pass after pass. Records are patched where they lie (times,
-//! moved ports, sFlow sequence numbers) and sent from there (`Gather`): the
-//! arena always holds each record as it was last sent, and a log of what was
-//! applied to which stretch gives the difference to the next send.
-
-use std::collections::VecDeque;
+//! walks it pass after pass, and the few in-place patches a replay needs.
 
 use crate::flow::{proto, Counters, Flow};
-use crate::gen::gather::Gather;
 use crate::gen::hugepages::HugeArena;
 use crate::gen::pool::{port_shift, EPHEMERAL};
 use crate::gen::send::prefetch;
@@ -16,13 +10,10 @@ use crate::gen::send::prefetch;
 /// How far ahead of the cursor records are prefetched: a few datagrams.
 const PREFETCH_AHEAD: usize = 8 << 10;
 const CACHE_LINE: usize = 64;
-/// Shorter stretches of records are copied into the datagram rather than
-/// sent from the arena: an iovec costs the kernel more than copying them.
-const MIN_BORROW: usize = 256;
 
 pub(super) struct Records {
-    /// The records, back to back, in huge pages where the kernel grants them
-    /// (the replay walks megabytes of them), as they were last sent.
+    /// The records of the first pass, back to back, in huge pages where the
+    /// kernel grants them (the replay walks megabytes of them).
     bytes: HugeArena,
     /// Where record `i` starts in `bytes`; one more entry for the end.
     starts: Vec<u32>,
@@ -41,20 +32,6 @@ pub(super) struct Records {
     /// Before this export time re-timing would clamp some times at zero (see
     /// `FlowPool::exact_from_ms`); an earlier clock is taken as this one.
     exact_from_ms: u64,
-    /// What the arena's records hold now, stretch by stretch from the cursor
-    /// on (to the end of the pool, then from its start up to the cursor).
-    applied: VecDeque<Applied>,
-    /// Records taken since the batch began (`begin_batch`).
-    in_batch: usize,
-}
-
-/// The records up to `end` (from where the previous entry ends) were last
-/// written re-timed by `time` and with ports moved by `ports`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Applied {
-    end: u32,
-    time: u64,
-    ports: u16,
 }
 
 /// A contiguous stretch of the pool that one datagram takes.
@@ -85,9 +62,6 @@ impl Records {
             octets.push(octets.last().copied().unwrap_or(0).wrapping_add(f.bytes));
         }
         starts.push(bytes.len() as u32);
-        // At most one entry a record (and one being replaced): allocated once.
-        let mut applied = VecDeque::with_capacity(flows.len() + 2);
-        applied.push_back(Applied { end: flows.len() as u32, time: 0, ports: 0 });
         Records {
             bytes: HugeArena::copy_of(&bytes),
             starts,
@@ -99,8 +73,6 @@ impl Records {
             prefetched: 0,
             base_ms,
             exact_from_ms,
-            applied,
-            in_batch: 0,
         }
     }
 
@@ -108,19 +80,16 @@ impl Records {
         self.starts.len() - 1
     }
 
-    /// The records as they were last sent: what the datagrams of the batch
-    /// just built point into.
+    /// Record `i` of the first pass.
     #[inline]
-    pub fn arena(&self) -> &[u8] {
-        &self.bytes
+    pub fn record(&self, i: usize) -> &[u8] {
+        &self.bytes[self.starts[i] as usize..self.starts[i + 1] as usize]
     }
 
-    /// A new batch of datagrams begins: until it is sent, a record may be
-    /// patched in place only once (every datagram of the batch points into
-    /// the arena when it is sent).
+    /// Records `start..end` of the first pass, back to back.
     #[inline]
-    pub fn begin_batch(&mut self) {
-        self.in_batch = 0;
+    pub fn range(&self, start: usize, end: usize) -> &[u8] {
+        &self.bytes[self.starts[start] as usize..self.starts[end] as usize]
     }
 
     /// How far the flows' times move from the first pass to an export at `now_ms`
@@ -143,61 +112,6 @@ impl Records {
         Segment { start: self.next, end, port_shift: port_shift(self.pass) }
     }
 
-    /// Appends records `start..end` (from the cursor on, within one segment)
-    /// to `out`, re-timed by `time_shift` and with ports moved by
-    /// `port_shift` against the first pass: `patch(first record, bytes, time
-    /// delta, port delta)` moves the bytes of the records from `first` on by
-    /// the deltas given (modulo 2^64 and 2^15) and writes any other field
-    /// that changes per send. In the arena, sent from there, when the batch
-    /// has not taken these records yet and the datagram has pieces left;
-    /// otherwise copied into the datagram and patched there. Does not move
-    /// the cursor.
-    #[inline]
-    pub fn put(
-        &mut self,
-        start: usize,
-        end: usize,
-        time_shift: u64,
-        port_shift: u16,
-        out: &mut Gather,
-        mut patch: impl FnMut(usize, &mut [u8], u64, u16),
-    ) {
-        let (from, to) = (self.starts[start] as usize, self.starts[end] as usize);
-        let in_place =
-            self.in_batch + (end - start) <= self.len() && to - from >= MIN_BORROW && out.can_borrow();
-        self.in_batch += end - start;
-        let mut at = start;
-        while at < end {
-            let front = *self.applied.front().expect("the log covers the pool");
-            let piece_end = end.min(front.end as usize);
-            let (dt, dp) = (time_shift.wrapping_sub(front.time), port_shift.wrapping_sub(front.ports));
-            let bytes = self.starts[at] as usize..self.starts[piece_end] as usize;
-            let now = if in_place {
-                patch(at, &mut self.bytes[bytes], dt, dp);
-                Applied { end: piece_end as u32, time: time_shift, ports: port_shift }
-            } else {
-                let len = bytes.len();
-                let copy = out.own_tail(len);
-                copy.copy_from_slice(&self.bytes[bytes]);
-                patch(at, copy, dt, dp);
-                Applied { end: piece_end as u32, ..front }
-            };
-            if piece_end == front.end as usize {
-                self.applied.pop_front();
-            }
-            match self.applied.back_mut() {
-                Some(back) if back.end as usize == at && (back.time, back.ports) == (now.time, now.ports) => {
-                    back.end = now.end
-                }
-                _ => self.applied.push_back(now),
-            }
-            at = piece_end;
-        }
-        if in_place {
-            out.push_arena(from, to);
-        }
-    }
-
     /// Moves the cursor past `n` records (at most to the end of the pass).
     #[inline]
     pub fn advance(&mut self, n: usize) {
@@ -210,7 +124,7 @@ impl Records {
     }
 
     /// Starts loading the records up to `PREFETCH_AHEAD` bytes past the cursor
-    /// (the lines not asked for yet): by the time the next datagrams patch
+    /// (the lines not asked for yet): by the time the next datagrams copy
     /// them, they are in the cache.
     #[inline]
     pub fn prefetch(&mut self) {
@@ -253,33 +167,35 @@ pub(super) struct Patches {
 }
 
 impl Patches {
-    /// Moves the times of `records` (back to back, `size` bytes each) by
-    /// `time_delta` ms and their ephemeral ports by `port_delta`.
+    /// `dst` holds a copy of `src` (records back to back, `size` bytes each):
+    /// re-times its records by `shift` ms and moves their ephemeral ports by
+    /// `port_shift`. The fields are read from `src`, not from the bytes just
+    /// copied (a load from a recent wide store can stall the CPU).
     #[inline(always)]
-    pub fn apply(&self, records: &mut [u8], time_delta: u64, port_delta: u16) {
+    pub fn apply(&self, src: &[u8], dst: &mut [u8], shift: u64, port_shift: u16) {
         if self.time_len == 4 {
-            self.apply_to::<4>(records, time_delta, port_delta)
+            self.apply_to::<4>(src, dst, shift, port_shift)
         } else {
-            self.apply_to::<8>(records, time_delta, port_delta)
+            self.apply_to::<8>(src, dst, shift, port_shift)
         }
     }
 
     #[inline(always)]
-    fn apply_to<const TIME_LEN: usize>(&self, records: &mut [u8], time_delta: u64, port_delta: u16) {
-        for r in records.chunks_exact_mut(self.size) {
+    fn apply_to<const TIME_LEN: usize>(&self, src: &[u8], dst: &mut [u8], shift: u64, port_shift: u16) {
+        for (s, d) in src.chunks_exact(self.size).zip(dst.chunks_exact_mut(self.size)) {
             for at in [self.first_at, self.last_at] {
                 if TIME_LEN == 4 {
-                    let t = u32::from_be_bytes(r[at..at + 4].try_into().expect("4 bytes"));
-                    r[at..at + 4].copy_from_slice(&t.wrapping_add(time_delta as u32).to_be_bytes());
+                    let t = u32::from_be_bytes(s[at..at + 4].try_into().expect("4 bytes"));
+                    d[at..at + 4].copy_from_slice(&t.wrapping_add(shift as u32).to_be_bytes());
                 } else {
-                    let t = u64::from_be_bytes(r[at..at + 8].try_into().expect("8 bytes"));
-                    r[at..at + 8].copy_from_slice(&t.wrapping_add(time_delta).to_be_bytes());
+                    let t = u64::from_be_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+                    d[at..at + 8].copy_from_slice(&t.wrapping_add(shift).to_be_bytes());
                 }
             }
-            if port_delta != 0 {
-                let ports = r[self.ports_at..self.ports_at + 4].try_into().expect("4 bytes");
-                let moved = shift_ports(ports, r[self.protocol_at], port_delta);
-                r[self.ports_at..self.ports_at + 4].copy_from_slice(&moved);
+            if port_shift != 0 {
+                let ports = s[self.ports_at..self.ports_at + 4].try_into().expect("4 bytes");
+                let moved = shift_ports(ports, s[self.protocol_at], port_shift);
+                d[self.ports_at..self.ports_at + 4].copy_from_slice(&moved);
             }
         }
     }
@@ -287,9 +203,7 @@ impl Patches {
 
 /// Moves the ephemeral ports of `ports` (source then destination, big-endian)
 /// of a TCP or UDP flow, as re-timing a pooled flow does (`pool::shift_ephemeral`,
-/// without branches: protocols and ports come in random order). Moves
-/// compose: moving moved ports by the difference of two shifts gives the
-/// ports moved by the second (the low 15 bits add modulo 2^15).
+/// without branches: protocols and ports come in random order).
 #[inline(always)]
 pub(super) fn shift_ports(ports: [u8; 4], protocol: u8, shift: u16) -> [u8; 4] {
     let moves = u16::from(protocol == proto::TCP) | u16::from(protocol == proto::UDP);

@@ -8,7 +8,6 @@ use hashbrown::HashMap;
 
 use super::records::{shift_ports, Records};
 use crate::flow::{proto, Flow};
-use crate::gen::gather::Gather;
 use crate::wire::inner::{ip_header_len, l2_header_len};
 use crate::wire::sflow::encoder::{COUNTERS_EVERY, MAX_SOURCES};
 use crate::wire::sflow::{as_sampled, sample_format, Encoder, MAX_DATAGRAM};
@@ -25,8 +24,6 @@ struct Sample {
     ports_at: u16,
     /// Frame bytes the sample stands for (the source's input octets grow by it).
     octets: u64,
-    /// Bytes of the encoded sample.
-    len: u16,
 }
 
 /// One data source's sampler state, as the encoder keeps it.
@@ -54,8 +51,6 @@ pub struct Sflow {
     max_flows: usize,
     datagram_seq: u32,
     datagrams: u64,
-    /// A counters sample being written.
-    counters: Vec<u8>,
 }
 
 impl Sflow {
@@ -91,7 +86,6 @@ impl Sflow {
                 pool_at: if expanded { 24 } else { 20 },
                 ports_at,
                 octets: f.bytes,
-                len: (out.len() - at) as u16,
             });
         });
         Sflow {
@@ -104,7 +98,6 @@ impl Sflow {
             max_flows: scratch.max_flows_per_datagram(),
             datagram_seq: 0,
             datagrams: 0,
-            counters: Vec::with_capacity(256),
         }
     }
 
@@ -112,89 +105,60 @@ impl Sflow {
         self.max_flows
     }
 
-    pub fn encode(&mut self, now_ms: u64, out: &mut Gather) -> usize {
+    pub fn encode(&mut self, now_ms: u64, out: &mut Vec<u8>) -> usize {
         out.clear();
         self.datagram_seq = self.datagram_seq.wrapping_add(1);
         self.datagrams += 1;
-        out.push_own(&self.header);
+        out.extend_from_slice(&self.header);
         let h = self.header.len();
-        put(out.own_mut(), h - 12, self.datagram_seq);
-        put(out.own_mut(), h - 8, now_ms.saturating_sub(self.boot_ms) as u32);
+        put(out, h - 12, self.datagram_seq);
+        put(out, h - 8, now_ms.saturating_sub(self.boot_ms) as u32);
         let mut count = 0u32;
         if self.datagrams.is_multiple_of(COUNTERS_EVERY) {
             let src = &mut self.sources[usize::from(self.samples[self.records.next()].source)];
             if src.known {
                 src.counter_seq = src.counter_seq.wrapping_add(1);
-                self.counters.clear();
-                Encoder::write_counters(
-                    src.id,
-                    src.counter_seq,
-                    src.in_octets,
-                    src.in_packets,
-                    &mut self.counters,
-                );
-                out.push_own(&self.counters);
+                Encoder::write_counters(src.id, src.counter_seq, src.in_octets, src.in_packets, out);
                 count += 1;
             }
         }
-        // The samples that fit. The encoder knows a sample's source even when the
-        // sample does not fit.
-        let (mut taken, mut len, mut i) = (0, out.len(), self.records.next());
+        let mut taken = 0;
         while taken < self.max_flows {
+            let segment = self.records.segment(1);
+            let i = segment.start;
             let sample = self.samples[i];
-            self.sources[usize::from(sample.source)].known = true;
-            if len + usize::from(sample.len) > MAX_DATAGRAM && taken > 0 {
+            let src = &mut self.sources[usize::from(sample.source)];
+            src.known = true;
+            let record = self.records.record(i);
+            if out.len() + record.len() > MAX_DATAGRAM && taken > 0 {
                 break;
             }
-            len += usize::from(sample.len);
+            let (seq, pool) = (src.sample_seq.wrapping_add(1), src.sample_pool.wrapping_add(self.rate));
+            let at = out.len();
+            out.extend_from_slice(record);
+            put(out, at + 8, seq);
+            put(out, at + usize::from(sample.pool_at), pool);
+            if sample.ports_at != 0 && segment.port_shift != 0 {
+                // Only TCP and UDP samples have ports_at set.
+                let p = at + usize::from(sample.ports_at);
+                let ports = record[usize::from(sample.ports_at)..][..4].try_into().expect("4 bytes");
+                out[p..p + 4].copy_from_slice(&shift_ports(ports, proto::TCP, segment.port_shift));
+            }
+            src.sample_seq = seq;
+            src.sample_pool = pool;
+            src.in_octets = src.in_octets.wrapping_add(sample.octets);
+            src.in_packets = src.in_packets.wrapping_add(self.rate);
+            count += 1;
             taken += 1;
-            i = if i + 1 == self.samples.len() { 0 } else { i + 1 };
+            self.records.advance(1);
         }
-        let mut left = taken;
-        while left > 0 {
-            let segment = self.records.segment(left);
-            let (samples, sources, rate) = (&self.samples, &mut self.sources, self.rate);
-            let patch = |first: usize, bytes: &mut [u8], _: u64, port_delta: u16| {
-                let mut at = 0;
-                for sample in &samples[first..] {
-                    if at == bytes.len() {
-                        break;
-                    }
-                    let record = &mut bytes[at..at + usize::from(sample.len)];
-                    let src = &mut sources[usize::from(sample.source)];
-                    let (seq, pool) = (src.sample_seq.wrapping_add(1), src.sample_pool.wrapping_add(rate));
-                    put(record, 8, seq);
-                    put(record, usize::from(sample.pool_at), pool);
-                    if sample.ports_at != 0 && port_delta != 0 {
-                        // Only TCP and UDP samples have ports_at set.
-                        let p = usize::from(sample.ports_at);
-                        let ports = record[p..p + 4].try_into().expect("4 bytes");
-                        record[p..p + 4].copy_from_slice(&shift_ports(ports, proto::TCP, port_delta));
-                    }
-                    src.sample_seq = seq;
-                    src.sample_pool = pool;
-                    src.in_octets = src.in_octets.wrapping_add(sample.octets);
-                    src.in_packets = src.in_packets.wrapping_add(rate);
-                    at += usize::from(sample.len);
-                }
-            };
-            // Samples carry no times: only their ports move with the pass.
-            self.records.put(segment.start, segment.end, 0, segment.port_shift, out, patch);
-            left -= segment.end - segment.start;
-            self.records.advance(segment.end - segment.start);
-        }
-        count += taken as u32;
-        put(out.own_mut(), h - 4, count);
+        put(out, h - 4, count);
         self.records.prefetch();
         taken
     }
 
     pub(super) fn records(&self) -> &Records {
         &self.records
-    }
-
-    pub(super) fn records_mut(&mut self) -> &mut Records {
-        &mut self.records
     }
 }
 

@@ -51,44 +51,27 @@ fn export_ms(d: u64) -> u64 {
     }
 }
 
-/// Sends `datagrams` datagrams both ways and compares bytes and counts, in
-/// batches of 1, 5 and 32 datagrams (each batch's datagrams point into the
-/// arena until the whole batch is built).
+/// Sends `datagrams` datagrams both ways and compares bytes and counts.
 fn compare(protocol: FlowSource, cfg: EncoderConfig, flows: Vec<Flow>, datagrams: u64) {
-    for batch in [1, 5, 32] {
-        compare_batched(protocol, cfg.clone(), flows.clone(), datagrams, batch);
-    }
-}
-
-fn compare_batched(protocol: FlowSource, cfg: EncoderConfig, flows: Vec<Flow>, datagrams: u64, batch: u64) {
     let mut pool = FlowPool::from_flows(flows.clone());
     let mut replay =
         Replay::new(protocol, &cfg, &mut FlowPool::from_flows(flows), T0).expect("a replayable pool");
     let mut encoder = crate::wire::encoder(protocol, cfg);
     let max = encoder.max_flows_per_datagram();
     assert_eq!(replay.max_flows_per_datagram(), max);
-    let mut wanted: Vec<Vec<u8>> = Vec::new();
-    let mut gathered: Vec<Gather> = (0..batch).map(|_| Gather::default()).collect();
-    let mut got = Vec::new();
+    let (mut want, mut got) = (Vec::new(), Vec::new());
     let mut total = 0;
     for d in 0..datagrams {
-        let slot = (d % batch) as usize;
-        if slot == 0 {
-            replay.begin_batch();
-            wanted.clear();
-        }
         let now = export_ms(d);
         let offered = pool.window(max, now);
-        let mut want = Vec::new();
         let taken = encoder.encode(offered, now, &mut want);
-        wanted.push(want);
         let mut counters = Counters::default();
         for f in &offered[..taken] {
             counters.add_flow(f);
         }
         pool.advance(taken);
         let before = replay.sent();
-        assert_eq!(replay.encode(now, &mut gathered[slot]), taken, "datagram {d}");
+        assert_eq!(replay.encode(now, &mut got), taken, "datagram {d}");
         let after = replay.sent();
         let sent = Counters {
             flows: after.flows - before.flows,
@@ -96,23 +79,15 @@ fn compare_batched(protocol: FlowSource, cfg: EncoderConfig, flows: Vec<Flow>, d
             bytes: after.bytes - before.bytes,
         };
         assert_eq!(sent, counters, "datagram {d}");
+        if got != want {
+            let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+            panic!(
+                "{protocol:?} datagram {d}: {} vs {} bytes, first difference at {at}",
+                got.len(),
+                want.len()
+            );
+        }
         total += counters.flows;
-        if slot as u64 + 1 < batch && d + 1 < datagrams {
-            continue;
-        }
-        // The batch is complete: what it sends, read from the arena now.
-        for (j, want) in wanted.iter().enumerate() {
-            gathered[j].flatten(replay.arena(), &mut got);
-            if got != *want {
-                let at = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-                panic!(
-                    "{protocol:?} batch of {batch}, datagram {}: {} vs {} bytes, first difference at {at}",
-                    d + 1 - wanted.len() as u64 + j as u64,
-                    got.len(),
-                    want.len()
-                );
-            }
-        }
     }
     assert!(total > 0);
 }

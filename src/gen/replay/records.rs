@@ -228,14 +228,12 @@ impl Patches {
 /// without branches: protocols and ports come in random order).
 #[inline(always)]
 pub(super) fn shift_ports(ports: [u8; 4], protocol: u8, shift: u16) -> [u8; 4] {
-    let moves = u16::from(protocol == proto::TCP) | u16::from(protocol == proto::UDP);
-    // The low 15 bits move when the flow has ports; of those, only ports ≥ EPHEMERAL.
-    let low = moves.wrapping_neg() & (EPHEMERAL - 1);
-    let mv = |p: u16| {
-        let m = low & (p >> 15).wrapping_neg();
-        ((p & !m) | (p.wrapping_add(shift) & m)).to_be_bytes()
-    };
-    let (src, dst) =
-        (mv(u16::from_be_bytes([ports[0], ports[1]])), mv(u16::from_be_bytes([ports[2], ports[3]])));
-    [src[0], src[1], dst[0], dst[1]]
+    // Both ports in one word (source in the high half), each half moved on its own.
+    let w = u32::from_be_bytes(ports);
+    let moves = u32::from(protocol == proto::TCP) | u32::from(protocol == proto::UDP);
+    // 0x7fff in each half that holds a port ≥ EPHEMERAL (its top bit), when the flow has ports.
+    let m = ((w >> 15) & 0x0001_0001) * u32::from(EPHEMERAL - 1) & moves.wrapping_neg();
+    // Below 2^16 per half: no carry from one half into the other.
+    let moved = ((w & m) + u32::from(shift & (EPHEMERAL - 1)) * 0x0001_0001) & m;
+    ((w & !m) | moved).to_be_bytes()
 }

@@ -232,7 +232,7 @@ pub(super) fn shift_ports(ports: [u8; 4], protocol: u8, shift: u16) -> [u8; 4] {
     let w = u32::from_be_bytes(ports);
     let moves = u32::from(protocol == proto::TCP) | u32::from(protocol == proto::UDP);
     // 0x7fff in each half that holds a port ≥ EPHEMERAL (its top bit), when the flow has ports.
-    let m = ((w >> 15) & 0x0001_0001) * u32::from(EPHEMERAL - 1) & moves.wrapping_neg();
+    let m = (((w >> 15) & 0x0001_0001) * u32::from(EPHEMERAL - 1)) & moves.wrapping_neg();
     // Below 2^16 per half: no carry from one half into the other.
     let moved = ((w & m) + u32::from(shift & (EPHEMERAL - 1)) * 0x0001_0001) & m;
     ((w & !m) | moved).to_be_bytes()

@@ -39,8 +39,21 @@ struct Exporter {
     pending: Vec<Flow>,
     sender: Option<BatchSender>,
     totals: ExporterTotals,
-    /// What the replay (`Feed::Records`) had handed out at the last batch.
-    replayed: Counters,
+}
+
+impl Exporter {
+    /// What it sent so far. A replay counts the packets and bytes of what it
+    /// handed out itself (from running sums over its pool): read here, when
+    /// totals are asked for, not per batch.
+    fn totals(&self) -> ExporterTotals {
+        let mut t = self.totals.clone();
+        if let Feed::Records(replay) = &self.flows {
+            let sent = replay.sent();
+            t.packets += sent.packets;
+            t.bytes += sent.bytes;
+        }
+        t
+    }
 }
 
 /// Where an exporter's flows come from.
@@ -200,15 +213,7 @@ impl Generator {
                 ..ExporterTotals::default()
             };
             let pending = Vec::with_capacity(encoder.max_flows_per_datagram());
-            exporters.push(Exporter {
-                source,
-                encoder,
-                flows,
-                pending,
-                sender,
-                totals,
-                replayed: Counters::default(),
-            });
+            exporters.push(Exporter { source, encoder, flows, pending, sender, totals });
         }
         let bufs = (0..cfg.batch).map(|_| Vec::with_capacity(2048)).collect();
         let slots = vec![Counters::default(); cfg.batch];
@@ -356,13 +361,6 @@ impl Generator {
             t.bytes += slot.bytes;
             t.payload_bytes += buf.len() as u64;
         }
-        if let Feed::Records(replay) = &ex.flows {
-            // A replay counts what it handed out; the totals take it once per batch.
-            let sent = replay.sent();
-            t.packets += sent.packets.wrapping_sub(ex.replayed.packets);
-            t.bytes += sent.bytes.wrapping_sub(ex.replayed.bytes);
-            ex.replayed = sent;
-        }
         Ok((built, flows))
     }
 
@@ -377,7 +375,7 @@ impl Generator {
                 Some(p) => p.display().to_string(),
                 None => self.cfg.target.to_string(),
             },
-            exporters: self.exporters.iter().map(|e| e.totals.clone()).collect(),
+            exporters: self.exporters.iter().map(Exporter::totals).collect(),
             ..Totals::default()
         };
         t.payload_bytes = self.exporters.iter().map(|e| e.totals.payload_bytes).sum();

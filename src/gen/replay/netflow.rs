@@ -3,7 +3,7 @@
 //! due and one set per run of same-family records, each run copied from the
 //! pool in one piece, then re-timed and its ports moved in place.
 
-use super::records::{Patches, Records};
+use super::records::{prefetch_ahead, Patches, Records};
 use crate::flow::Flow;
 use crate::wire::ie::{self, RecordLayout, TimeFields};
 use crate::wire::{ipfix, netflow_v5, netflow_v9, EncoderConfig, FlowEncoder};
@@ -268,6 +268,7 @@ impl Templated {
         self.sent = self.sent.wrapping_add(1);
         self.records_sent = self.records_sent.wrapping_add(records);
         self.records.prefetch();
+        prefetch_ahead(&self.runs, self.records.next());
         taken
     }
 

@@ -125,9 +125,12 @@ impl Records {
 
     /// Starts loading the records up to `PREFETCH_AHEAD` bytes past the cursor
     /// (the lines not asked for yet): by the time the next datagrams copy
-    /// them, they are in the cache.
+    /// them, they are in the cache. The same for the record offsets a few
+    /// datagrams ahead (`starts`, a megabyte for the default pool, missed the
+    /// cache at every line too).
     #[inline]
     pub fn prefetch(&mut self) {
+        prefetch_ahead(&self.starts, self.next);
         let at = self.starts[self.next] as usize;
         if self.prefetched < at || self.prefetched > at + 2 * PREFETCH_AHEAD {
             self.prefetched = at; // a new pass
@@ -147,6 +150,20 @@ impl Records {
             flows: self.passes.wrapping_mul(len as u64).wrapping_add(self.next as u64),
             packets: self.passes.wrapping_mul(self.packets[len]).wrapping_add(self.packets[self.next]),
             bytes: self.passes.wrapping_mul(self.octets[len]).wrapping_add(self.octets[self.next]),
+        }
+    }
+}
+
+/// Starts loading `table[i..]` a few datagrams (`INDEX_AHEAD` entries) past
+/// `i`: per-record tables read at the cursor, which moves 5-30 entries a
+/// datagram, so two lines ahead cover the move from one call to the next.
+#[inline]
+pub(super) fn prefetch_ahead<T>(table: &[T], i: usize) {
+    const INDEX_AHEAD: usize = 256;
+    let per_line = (CACHE_LINE / std::mem::size_of::<T>().max(1)).max(1);
+    for ahead in [INDEX_AHEAD, INDEX_AHEAD + per_line] {
+        if let Some(entry) = table.get(i + ahead) {
+            prefetch(entry);
         }
     }
 }
@@ -182,12 +199,17 @@ impl Patches {
 
     #[inline(always)]
     fn apply_to<const TIME_LEN: usize>(&self, src: &[u8], dst: &mut [u8], shift: u64, port_shift: u16) {
+        // The two times lie side by side (every layout has them so: a test holds
+        // them to it): 4-byte ones are moved as one 8-byte word, in scalar code.
+        let at = self.first_at;
         for (s, d) in src.chunks_exact(self.size).zip(dst.chunks_exact_mut(self.size)) {
-            for at in [self.first_at, self.last_at] {
-                if TIME_LEN == 4 {
-                    let t = u32::from_be_bytes(s[at..at + 4].try_into().expect("4 bytes"));
-                    d[at..at + 4].copy_from_slice(&t.wrapping_add(shift as u32).to_be_bytes());
-                } else {
+            if TIME_LEN == 4 {
+                let t = u64::from_be_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+                let first = ((t >> 32) as u32).wrapping_add(shift as u32);
+                let last = (t as u32).wrapping_add(shift as u32);
+                d[at..at + 8].copy_from_slice(&(u64::from(first) << 32 | u64::from(last)).to_be_bytes());
+            } else {
+                for at in [at, at + 8] {
                     let t = u64::from_be_bytes(s[at..at + 8].try_into().expect("8 bytes"));
                     d[at..at + 8].copy_from_slice(&t.wrapping_add(shift).to_be_bytes());
                 }
@@ -206,14 +228,12 @@ impl Patches {
 /// without branches: protocols and ports come in random order).
 #[inline(always)]
 pub(super) fn shift_ports(ports: [u8; 4], protocol: u8, shift: u16) -> [u8; 4] {
-    let moves = u16::from(protocol == proto::TCP) | u16::from(protocol == proto::UDP);
-    // The low 15 bits move when the flow has ports; of those, only ports ≥ EPHEMERAL.
-    let low = moves.wrapping_neg() & (EPHEMERAL - 1);
-    let mv = |p: u16| {
-        let m = low & (p >> 15).wrapping_neg();
-        ((p & !m) | (p.wrapping_add(shift) & m)).to_be_bytes()
-    };
-    let (src, dst) =
-        (mv(u16::from_be_bytes([ports[0], ports[1]])), mv(u16::from_be_bytes([ports[2], ports[3]])));
-    [src[0], src[1], dst[0], dst[1]]
+    // Both ports in one word (source in the high half), each half moved on its own.
+    let w = u32::from_be_bytes(ports);
+    let moves = u32::from(protocol == proto::TCP) | u32::from(protocol == proto::UDP);
+    // 0x7fff in each half that holds a port ≥ EPHEMERAL (its top bit), when the flow has ports.
+    let m = (((w >> 15) & 0x0001_0001) * u32::from(EPHEMERAL - 1)) & moves.wrapping_neg();
+    // Below 2^16 per half: no carry from one half into the other.
+    let moved = ((w & m) + u32::from(shift & (EPHEMERAL - 1)) * 0x0001_0001) & m;
+    ((w & !m) | moved).to_be_bytes()
 }

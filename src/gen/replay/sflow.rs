@@ -6,7 +6,7 @@
 
 use hashbrown::HashMap;
 
-use super::records::{shift_ports, Records};
+use super::records::{prefetch_ahead, shift_ports, Records};
 use crate::flow::{proto, Flow};
 use crate::wire::inner::{ip_header_len, l2_header_len};
 use crate::wire::sflow::encoder::{COUNTERS_EVERY, MAX_SOURCES};
@@ -154,6 +154,7 @@ impl Sflow {
         }
         put(out, h - 4, count);
         self.records.prefetch();
+        prefetch_ahead(&self.samples, self.records.next());
         taken
     }
 

@@ -170,6 +170,13 @@ fn ports_move_as_re_timing_moves_them() {
 }
 
 #[test]
+fn first_and_last_times_lie_side_by_side() {
+    for p in [netflow::V5_RECORD, netflow::V9_V4, netflow::V9_V6, netflow::IPFIX_V4, netflow::IPFIX_V6] {
+        assert_eq!(p.last_at, p.first_at + p.time_len, "{p:?}");
+    }
+}
+
+#[test]
 fn record_patches_are_where_the_templates_put_the_fields() {
     use crate::wire::ie::{RecordLayout, TimeFields};
     for (patches, ipv6, times) in [

@@ -7,7 +7,9 @@
 //! (by bytes) and folds the rest into `other`, so totals stay exact while the
 //! tail of the key distribution is summarized. Keys that really are in the top
 //! N are never folded, because they are the heaviest. Ports and protocol have
-//! small key spaces: they are counted exactly in a `DenseCounter` (no cap needed).
+//! small key spaces: they are counted exactly in a `DenseCounter` (direct-indexed, no
+//! cap needed); interfaces and AS numbers below 65 536 too (`SplitCounter`), larger
+//! ones in a capped `TopCounter`.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -20,7 +22,7 @@ use crate::profile::CompiledProfile;
 use crate::rollup::{BucketRollup, ChannelCounters, Dimension, SourceCounters, TopEntry, TopTable};
 
 mod dense;
-pub use dense::DenseCounter;
+pub use dense::{DenseCounter, SplitCounter};
 
 /// Most keys a worker keeps per dimension and bucket between two hand-overs.
 pub const WORKER_TOP_CAP: usize = 20_000;
@@ -51,6 +53,12 @@ impl<K: Copy + Eq + Hash> TopCounter<K> {
             self.map.entry(key).or_default().add(c);
             return;
         }
+        self.add_when_full(key, c);
+    }
+
+    /// At the cap: a key already kept is counted, a new one first makes room.
+    #[inline(never)]
+    fn add_when_full(&mut self, key: K, c: &Counters) {
         if let Some(v) = self.map.get_mut(&key) {
             v.add(c);
             return;
@@ -112,13 +120,18 @@ impl<K: Copy + Eq + Hash> TopCounter<K> {
         self.map.len()
     }
 
+    /// The kept keys and their counters, in no order.
+    pub fn rows(&self) -> impl Iterator<Item = (K, Counters)> + '_ {
+        self.map.iter().map(|(k, c)| (*k, *c))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     /// The `n` heaviest keys by bytes, and the sum of everything else.
     pub fn top(&self, n: usize) -> (Vec<(K, Counters)>, Counters) {
-        top_rows(self.map.iter().map(|(k, c)| (*k, *c)).collect(), self.other, n)
+        top_rows(self.rows().collect(), self.other, n)
     }
 }
 
@@ -169,7 +182,8 @@ pub struct BucketTables {
     addrs: [TopCounter<IpAddr>; 3],
     /// Source port, destination port, protocol.
     dense: [DenseCounter; 3],
-    nums: [TopCounter<u32>; 4],
+    /// Input and output interface, source and destination AS.
+    nums: [SplitCounter; 4],
 }
 
 impl BucketTables {
@@ -181,7 +195,7 @@ impl BucketTables {
             channels: shape.profiles.iter().map(|(_, ch)| vec![Counters::default(); ch.len()]).collect(),
             addrs: std::array::from_fn(|_| TopCounter::new(cap)),
             dense: [DenseCounter::new(1 << 16), DenseCounter::new(1 << 16), DenseCounter::new(1 << 8)],
-            nums: std::array::from_fn(|_| TopCounter::new(cap)),
+            nums: std::array::from_fn(|_| SplitCounter::new(cap)),
         }
     }
 
@@ -190,8 +204,8 @@ impl BucketTables {
         self.add_batch(std::slice::from_ref(flow), source, profiles);
     }
 
-    /// Counts flows of one source, dimension by dimension (each table stays hot in cache
-    /// for the whole batch).
+    /// Counts flows of one source: the hashed address tables dimension by dimension (each
+    /// stays hot in cache for the whole batch), the direct-indexed ones in one pass.
     pub fn add_batch(&mut self, flows: &[Flow], source: usize, profiles: &[CompiledProfile]) {
         let mut sum = Counters::default();
         for f in flows {
@@ -215,19 +229,20 @@ impl BucketTables {
         src.add_runs(flows, |f| f.src_addr);
         dst.add_runs(flows, |f| f.dst_addr);
         exp.add_runs(flows, |f| f.exporter);
-        // Direct-indexed: cheaper than comparing for runs; one pass for the three.
+        // Direct-indexed: no hash, and cheaper than comparing keys for runs. One pass
+        // reads each flow once for the seven tables.
         let [sp, dp, pr] = &mut self.dense;
+        let [ii, oi, sa, da] = &mut self.nums;
         for f in flows {
             let c = Counters { flows: 1, packets: f.packets, bytes: f.bytes };
             sp.add(f.src_port, &c);
             dp.add(f.dst_port, &c);
             pr.add(f.protocol as u16, &c);
+            ii.add(f.in_if, &c);
+            oi.add(f.out_if, &c);
+            sa.add(f.src_as, &c);
+            da.add(f.dst_as, &c);
         }
-        let [ii, oi, sa, da] = &mut self.nums;
-        ii.add_runs(flows, |f| f.in_if);
-        oi.add_runs(flows, |f| f.out_if);
-        sa.add_runs(flows, |f| f.src_as);
-        da.add_runs(flows, |f| f.dst_as);
     }
 
     /// Adds tables of the same shape.
@@ -256,6 +271,9 @@ impl BucketTables {
     /// are handed over, merged and kept.
     pub fn compact(&mut self) {
         for t in &mut self.dense {
+            t.compact();
+        }
+        for t in &mut self.nums {
             t.compact();
         }
     }
@@ -295,7 +313,7 @@ impl BucketTables {
     /// Keys folded into "other" because of the caps (a sign of a flood of unique keys).
     pub fn folded_keys(&self) -> u64 {
         self.addrs.iter().map(|t| t.folded_keys).sum::<u64>()
-            + self.nums.iter().map(|t| t.folded_keys).sum::<u64>()
+            + self.nums.iter().map(|t| t.folded_keys()).sum::<u64>()
     }
 
     /// The top-N tables of every dimension.

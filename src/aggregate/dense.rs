@@ -8,7 +8,11 @@
 //! rebuild from stored flows, which may hold many buckets at once) drop the index
 //! (`compact`) and keep their rows sorted by key; merging two compact tables is a
 //! linear merge of sorted rows.
+//!
+//! `SplitCounter` puts the small keys of a `u32` dimension in a `DenseCounter`
+//! and the rest in a capped `TopCounter`.
 
+use super::TopCounter;
 use crate::flow::Counters;
 
 /// Counters per key of a key space of `space` keys (at most 65 536).
@@ -27,19 +31,31 @@ impl DenseCounter {
         DenseCounter { index: Vec::new(), rows: Vec::new(), space: space.clamp(1, 1 << 16) }
     }
 
-    /// Adds `c` under `key` (keys outside the space count under the last key, which
-    /// cannot happen for the `u8` / `u16` fields this is used for).
-    #[inline]
+    /// Adds `c` under `key`.
+    #[inline(always)]
     pub fn add(&mut self, key: u16, c: &Counters) {
+        // The usual case, a key already seen: two loads and three adds.
+        if let Some(&row) = self.index.get(key as usize) {
+            if row != 0 {
+                self.rows[row as usize - 1].1.add(c);
+                return;
+            }
+        }
+        self.insert(key, c);
+    }
+
+    /// A key not seen yet (or the first add to a compact table). Keys outside the space
+    /// count under its last key: unreachable for the `u8` / `u16` fields this is used for.
+    #[inline(never)]
+    fn insert(&mut self, key: u16, c: &Counters) {
         if self.index.is_empty() {
             self.build_index();
         }
         let k = (key as usize).min(self.space - 1);
-        let slot = &mut self.index[k];
-        match *slot {
+        match self.index[k] {
             0 => {
                 self.rows.push((k as u16, *c));
-                *slot = self.rows.len() as u32;
+                self.index[k] = self.rows.len() as u32;
             }
             row => self.rows[row as usize - 1].1.add(c),
         }
@@ -117,6 +133,57 @@ impl DenseCounter {
     }
 }
 
+/// Top-N candidates for `u32` keys that are mostly small (interface indexes, 2-byte AS
+/// numbers): keys below 65 536 go to a `DenseCounter` (exact, bounded by its key space),
+/// larger ones to a capped `TopCounter` (bounded by the cap, see the module docs).
+#[derive(Clone, Debug)]
+pub struct SplitCounter {
+    low: DenseCounter,
+    high: TopCounter<u32>,
+}
+
+impl SplitCounter {
+    pub fn new(cap: usize) -> SplitCounter {
+        SplitCounter { low: DenseCounter::new(1 << 16), high: TopCounter::new(cap) }
+    }
+
+    #[inline(always)]
+    pub fn add(&mut self, key: u32, c: &Counters) {
+        match u16::try_from(key) {
+            Ok(k) => self.low.add(k, c),
+            Err(_) => self.high.add(key, c),
+        }
+    }
+
+    pub fn compact(&mut self) {
+        self.low.compact();
+    }
+
+    pub fn merge(&mut self, o: &SplitCounter) {
+        self.low.merge(&o.low);
+        self.high.merge(&o.high);
+    }
+
+    pub fn len(&self) -> usize {
+        self.low.len() + self.high.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.low.is_empty() && self.high.is_empty()
+    }
+
+    /// Keys folded into the large keys' `other` because of the cap.
+    pub fn folded_keys(&self) -> u64 {
+        self.high.folded_keys
+    }
+
+    /// The `n` heaviest keys by bytes (ties by flows), and the sum of everything else.
+    pub fn top(&self, n: usize) -> (Vec<(u32, Counters)>, Counters) {
+        let rows = self.low.rows.iter().map(|&(k, c)| (k as u32, c)).chain(self.high.rows()).collect();
+        super::top_rows(rows, self.high.other, n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,8 +246,42 @@ mod tests {
             ]
         );
         // Adding to a compact table rebuilds its index.
+        assert!(y.index.is_empty());
         y.add(58, &c(1, 5));
         assert_eq!(sorted(&y)[4], (58, c(2, 15)));
         assert_eq!(y.len(), 6);
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn small_keys_exact_large_keys_capped_totals_exact() {
+        let mut t = SplitCounter::new(100);
+        let one = Counters { flows: 1, packets: 1, bytes: 10 };
+        // 70 000 distinct small keys (all kept) and 10 000 distinct large ones (capped).
+        for k in 0..70_000u32 {
+            t.add(k % 65_536, &one);
+        }
+        for k in 0..10_000u32 {
+            t.add(1 << 20 | k, &one);
+        }
+        t.add(4_200_000_000, &Counters { flows: 1, packets: 1, bytes: 1_000_000 });
+        t.add(7, &Counters { flows: 1, packets: 1, bytes: 500_000 });
+        assert!(t.len() <= 65_536 + 100);
+        assert!(t.folded_keys() > 0);
+        let (rows, other) = t.top(3);
+        assert_eq!(rows[0].0, 4_200_000_000);
+        assert_eq!(rows[1], (7, Counters { flows: 3, packets: 3, bytes: 500_020 }));
+        assert_eq!(rows[2].1.bytes, 20, "a small key seen twice");
+        let flows: u64 = rows.iter().map(|r| r.1.flows).sum::<u64>() + other.flows;
+        assert_eq!(flows, 70_000 + 10_000 + 2);
+        let mut merged = SplitCounter::new(100);
+        let mut compact = t.clone();
+        compact.compact();
+        merged.merge(&compact);
+        assert_eq!(merged.top(3), t.top(3));
     }
 }

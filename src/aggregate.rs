@@ -6,7 +6,10 @@
 //! `TopCounter` holds at most `cap` keys; when full it keeps the heaviest half
 //! (by bytes) and folds the rest into `other`, so totals stay exact while the
 //! tail of the key distribution is summarized. Keys that really are in the top
-//! N are never folded, because they are the heaviest.
+//! N are never folded, because they are the heaviest. Ports and protocol have
+//! small key spaces: they are counted exactly in a `DenseCounter` (direct-indexed, no
+//! cap needed); interfaces and AS numbers below 65 536 too (`SplitCounter`), larger
+//! ones in a capped `TopCounter`.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -17,6 +20,9 @@ use hashbrown::HashMap;
 use crate::flow::{bucket_start, Counters, Flow};
 use crate::profile::CompiledProfile;
 use crate::rollup::{BucketRollup, ChannelCounters, Dimension, SourceCounters, TopEntry, TopTable};
+
+mod dense;
+pub use dense::{DenseCounter, SplitCounter};
 
 /// Most keys a worker keeps per dimension and bucket between two hand-overs.
 pub const WORKER_TOP_CAP: usize = 20_000;
@@ -47,6 +53,12 @@ impl<K: Copy + Eq + Hash> TopCounter<K> {
             self.map.entry(key).or_default().add(c);
             return;
         }
+        self.add_when_full(key, c);
+    }
+
+    /// At the cap: a key already kept is counted, a new one first makes room.
+    #[inline(never)]
+    fn add_when_full(&mut self, key: K, c: &Counters) {
         if let Some(v) = self.map.get_mut(&key) {
             v.add(c);
             return;
@@ -108,27 +120,40 @@ impl<K: Copy + Eq + Hash> TopCounter<K> {
         self.map.len()
     }
 
+    /// The kept keys and their counters, in no order.
+    pub fn rows(&self) -> impl Iterator<Item = (K, Counters)> + '_ {
+        self.map.iter().map(|(k, c)| (*k, *c))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     /// The `n` heaviest keys by bytes, and the sum of everything else.
     pub fn top(&self, n: usize) -> (Vec<(K, Counters)>, Counters) {
-        let mut rows: Vec<(K, Counters)> = self.map.iter().map(|(k, c)| (*k, *c)).collect();
-        let heavier_first = |r: &(K, Counters)| std::cmp::Reverse((r.1.bytes, r.1.flows));
-        // The live view asks for the top 10 of up to 100 000 keys every 2 s: select, then
-        // sort only the selected rows.
-        if n < rows.len() {
-            rows.select_nth_unstable_by_key(n, heavier_first);
-        }
-        let mut other = self.other;
-        for (_, c) in rows.iter().skip(n) {
-            other.add(c);
-        }
-        rows.truncate(n);
-        rows.sort_unstable_by_key(heavier_first);
-        (rows, other)
+        top_rows(self.rows().collect(), self.other, n)
     }
+}
+
+/// The `n` heaviest of `rows` by bytes (ties by flows), heaviest first, and `other` plus
+/// the sum of the rest.
+fn top_rows<K>(
+    mut rows: Vec<(K, Counters)>,
+    mut other: Counters,
+    n: usize,
+) -> (Vec<(K, Counters)>, Counters) {
+    let heavier_first = |r: &(K, Counters)| std::cmp::Reverse((r.1.bytes, r.1.flows));
+    // The live view asks for the top 10 of up to 100 000 keys every 2 s: select, then
+    // sort only the selected rows.
+    if n < rows.len() {
+        rows.select_nth_unstable_by_key(n, heavier_first);
+    }
+    for (_, c) in rows.iter().skip(n) {
+        other.add(c);
+    }
+    rows.truncate(n);
+    rows.sort_unstable_by_key(heavier_first);
+    (rows, other)
 }
 
 /// Names behind the indexes a worker counts with; shared, replaced when profiles change.
@@ -139,17 +164,11 @@ pub struct Shape {
     pub profiles: Vec<(String, Vec<String>)>,
 }
 
-/// The address dimensions and the numeric ones, in `Dimension` terms.
+/// The address dimensions, the small-key-space ones and the other numeric ones, in
+/// `Dimension` terms.
 const ADDR_DIMS: [Dimension; 3] = [Dimension::SrcAddr, Dimension::DstAddr, Dimension::Exporter];
-const NUM_DIMS: [Dimension; 7] = [
-    Dimension::SrcPort,
-    Dimension::DstPort,
-    Dimension::Protocol,
-    Dimension::InIf,
-    Dimension::OutIf,
-    Dimension::SrcAs,
-    Dimension::DstAs,
-];
+const DENSE_DIMS: [Dimension; 3] = [Dimension::SrcPort, Dimension::DstPort, Dimension::Protocol];
+const NUM_DIMS: [Dimension; 4] = [Dimension::InIf, Dimension::OutIf, Dimension::SrcAs, Dimension::DstAs];
 
 /// Everything counted for one bucket.
 #[derive(Clone, Debug)]
@@ -161,7 +180,10 @@ pub struct BucketTables {
     /// [profile index][channel index]
     pub channels: Vec<Vec<Counters>>,
     addrs: [TopCounter<IpAddr>; 3],
-    nums: [TopCounter<u32>; 7],
+    /// Source port, destination port, protocol.
+    dense: [DenseCounter; 3],
+    /// Input and output interface, source and destination AS.
+    nums: [SplitCounter; 4],
 }
 
 impl BucketTables {
@@ -172,7 +194,8 @@ impl BucketTables {
             sources: vec![Counters::default(); shape.sources.len()],
             channels: shape.profiles.iter().map(|(_, ch)| vec![Counters::default(); ch.len()]).collect(),
             addrs: std::array::from_fn(|_| TopCounter::new(cap)),
-            nums: std::array::from_fn(|_| TopCounter::new(cap)),
+            dense: [DenseCounter::new(1 << 16), DenseCounter::new(1 << 16), DenseCounter::new(1 << 8)],
+            nums: std::array::from_fn(|_| SplitCounter::new(cap)),
         }
     }
 
@@ -181,8 +204,8 @@ impl BucketTables {
         self.add_batch(std::slice::from_ref(flow), source, profiles);
     }
 
-    /// Counts flows of one source, dimension by dimension (each table stays hot in cache
-    /// for the whole batch).
+    /// Counts flows of one source: the hashed address tables dimension by dimension (each
+    /// stays hot in cache for the whole batch), the direct-indexed ones in one pass.
     pub fn add_batch(&mut self, flows: &[Flow], source: usize, profiles: &[CompiledProfile]) {
         let mut sum = Counters::default();
         for f in flows {
@@ -206,14 +229,20 @@ impl BucketTables {
         src.add_runs(flows, |f| f.src_addr);
         dst.add_runs(flows, |f| f.dst_addr);
         exp.add_runs(flows, |f| f.exporter);
-        let [sp, dp, pr, ii, oi, sa, da] = &mut self.nums;
-        sp.add_runs(flows, |f| f.src_port as u32);
-        dp.add_runs(flows, |f| f.dst_port as u32);
-        pr.add_runs(flows, |f| f.protocol as u32);
-        ii.add_runs(flows, |f| f.in_if);
-        oi.add_runs(flows, |f| f.out_if);
-        sa.add_runs(flows, |f| f.src_as);
-        da.add_runs(flows, |f| f.dst_as);
+        // Direct-indexed: no hash, and cheaper than comparing keys for runs. One pass
+        // reads each flow once for the seven tables.
+        let [sp, dp, pr] = &mut self.dense;
+        let [ii, oi, sa, da] = &mut self.nums;
+        for f in flows {
+            let c = Counters { flows: 1, packets: f.packets, bytes: f.bytes };
+            sp.add(f.src_port, &c);
+            dp.add(f.dst_port, &c);
+            pr.add(f.protocol as u16, &c);
+            ii.add(f.in_if, &c);
+            oi.add(f.out_if, &c);
+            sa.add(f.src_as, &c);
+            da.add(f.dst_as, &c);
+        }
     }
 
     /// Adds tables of the same shape.
@@ -230,8 +259,22 @@ impl BucketTables {
         for (a, b) in self.addrs.iter_mut().zip(&o.addrs) {
             a.merge(b);
         }
+        for (a, b) in self.dense.iter_mut().zip(&o.dense) {
+            a.merge(b);
+        }
         for (a, b) in self.nums.iter_mut().zip(&o.nums) {
             a.merge(b);
+        }
+    }
+
+    /// Drops what only the counting needs (the dense tables' indexes): for tables that
+    /// are handed over, merged and kept.
+    pub fn compact(&mut self) {
+        for t in &mut self.dense {
+            t.compact();
+        }
+        for t in &mut self.nums {
+            t.compact();
         }
     }
 
@@ -270,13 +313,19 @@ impl BucketTables {
     /// Keys folded into "other" because of the caps (a sign of a flood of unique keys).
     pub fn folded_keys(&self) -> u64 {
         self.addrs.iter().map(|t| t.folded_keys).sum::<u64>()
-            + self.nums.iter().map(|t| t.folded_keys).sum::<u64>()
+            + self.nums.iter().map(|t| t.folded_keys()).sum::<u64>()
     }
 
     /// The top-N tables of every dimension.
     pub fn top_tables(&self, n: usize) -> Vec<TopTable> {
-        let mut out = Vec::with_capacity(ADDR_DIMS.len() + NUM_DIMS.len());
+        let mut out = Vec::with_capacity(ADDR_DIMS.len() + DENSE_DIMS.len() + NUM_DIMS.len());
         for (dim, t) in ADDR_DIMS.iter().zip(&self.addrs) {
+            let (rows, other) = t.top(n);
+            let entries =
+                rows.into_iter().map(|(k, c)| TopEntry { key: k.to_string(), counters: c }).collect();
+            out.push(TopTable { dimension: *dim, entries, other });
+        }
+        for (dim, t) in DENSE_DIMS.iter().zip(&self.dense) {
             let (rows, other) = t.top(n);
             let entries =
                 rows.into_iter().map(|(k, c)| TopEntry { key: k.to_string(), counters: c }).collect();
@@ -362,7 +411,14 @@ impl Aggregator {
 
     /// Hands over everything counted so far (the tables start empty again).
     pub fn take(&mut self) -> Vec<BucketTables> {
-        let mut v: Vec<BucketTables> = self.buckets.drain().map(|(_, t)| t).collect();
+        let mut v: Vec<BucketTables> = self
+            .buckets
+            .drain()
+            .map(|(_, mut t)| {
+                t.compact();
+                t
+            })
+            .collect();
         v.sort_by_key(|t| t.bucket);
         v
     }

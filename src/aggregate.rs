@@ -386,6 +386,11 @@ impl Aggregator {
         &self.shape
     }
 
+    /// Buckets with tables not yet handed over.
+    pub fn bucket_count(&self) -> usize {
+        self.buckets.len()
+    }
+
     /// Counts `flow` in the bucket of its receive time.
     #[inline]
     pub fn add(&mut self, flow: &Flow, source: usize, profiles: &[CompiledProfile]) {

@@ -24,7 +24,7 @@ use crate::decode::stats::DecodeStats;
 use crate::flow::{bucket_start, BUCKET_SECONDS};
 use crate::live::{ExporterStatus, LiveSnapshot, LiveStatus, WorkerStatus};
 use crate::sources::SourceRouter;
-use crate::store::Store;
+use crate::store::{ScanHint, Store};
 
 /// What a worker sends to the merge.
 pub enum WorkerMessage {
@@ -280,21 +280,47 @@ pub fn aggregate_stored(
     to_ms: u64,
 ) -> Result<Vec<BucketTables>> {
     let merged: Mutex<BTreeMap<u64, BucketTables>> = Mutex::new(BTreeMap::new());
-    store.scan(from_ms, to_ms, |block| {
-        let mut agg = Aggregator::new(set.shape.clone(), MERGE_TOP_CAP);
-        for f in block {
-            agg.add(f, router.source_for_stored(f), &set.compiled);
-        }
-        let mut m = merged.lock().unwrap_or_else(|e| e.into_inner());
-        for t in agg.take() {
-            match m.get_mut(&t.bucket) {
-                Some(x) => x.merge(&t),
-                None => {
-                    m.insert(t.bucket, t);
+    /// One aggregator per scan thread, across blocks (a new one per block zeroed the
+    /// direct-indexed tables' indexes for every block), handed to `merged` when it holds a
+    /// few buckets (a day's scan must not keep a table per bucket per thread) and at the end.
+    struct Local<'a> {
+        agg: Aggregator,
+        merged: &'a Mutex<BTreeMap<u64, BucketTables>>,
+    }
+    impl Local<'_> {
+        fn hand_over(&mut self) {
+            let tables = self.agg.take();
+            let mut m = self.merged.lock().unwrap_or_else(|e| e.into_inner());
+            for t in tables {
+                match m.get_mut(&t.bucket) {
+                    Some(x) => x.merge(&t),
+                    None => {
+                        m.insert(t.bucket, t);
+                    }
                 }
             }
         }
-    })?;
+    }
+    impl Drop for Local<'_> {
+        fn drop(&mut self) {
+            self.hand_over();
+        }
+    }
+    store.scan_with_state(
+        from_ms,
+        to_ms,
+        &ScanHint::default(),
+        || Local { agg: Aggregator::new(set.shape.clone(), MERGE_TOP_CAP), merged: &merged },
+        |local, block| {
+            for f in block {
+                local.agg.add(f, router.source_for_stored(f), &set.compiled);
+            }
+            if local.agg.bucket_count() > 2 {
+                local.hand_over();
+            }
+        },
+    )?;
+    // rayon's per-thread states are dropped when the scan returns: every Local has handed over.
     Ok(merged.into_inner().unwrap_or_else(|e| e.into_inner()).into_values().collect())
 }
 

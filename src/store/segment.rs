@@ -454,13 +454,7 @@ mod tests {
         let (h2, p2) = split(&v2);
         let hdr2 = BlockHeader::parse(&h2).unwrap();
         let p1 = lz4_flex::block::compress(&enc.raw);
-        let mut hdr1 = hdr2;
-        hdr1.version = 1;
-        hdr1.comp_len = p1.len() as u32;
-        let mut h1 = [0u8; BLOCK_HEADER_LEN];
-        hdr1.write(&mut h1);
-        hdr1.crc = block_crc(&h1, &p1);
-        hdr1.write(&mut h1);
+        let (hdr1, h1) = reseal(hdr2, 1, &p1);
         let selections: [Vec<u32>; 4] =
             [vec![], vec![0], vec![999], (0..1000).filter(|i| i % 7 == 3 || i % 11 == 0).collect()];
         for (hdr, h, payload) in [(&hdr2, &h2, p2), (&hdr1, &h1, &p1[..])] {
@@ -507,13 +501,7 @@ mod tests {
         let v2 = enc.encode(&flows).to_vec();
         let payload = lz4_flex::block::compress(&enc.raw);
         let (h2, _) = split(&v2);
-        let mut hdr = BlockHeader::parse(&h2).unwrap();
-        hdr.version = 1;
-        hdr.comp_len = payload.len() as u32;
-        let mut h = [0u8; BLOCK_HEADER_LEN];
-        hdr.write(&mut h);
-        hdr.crc = block_crc(&h, &payload);
-        hdr.write(&mut h);
+        let (_, h) = reseal(BlockHeader::parse(&h2).unwrap(), 1, &payload);
         assert_eq!(&h[..4], b"WVB1");
         let parsed = BlockHeader::parse(&h).unwrap();
         assert_eq!(parsed.version, 1);
@@ -542,14 +530,18 @@ mod tests {
         for (_, comp) in &dir {
             payload.extend_from_slice(&p3[comp.clone()]);
         }
-        let mut hdr = hdr3;
-        hdr.version = 2;
+        (reseal(hdr3, 2, &payload).1, payload)
+    }
+
+    /// `hdr` as the header of a format 1 or 2 block with `payload` (its CRC over all of it).
+    fn reseal(mut hdr: BlockHeader, version: u8, payload: &[u8]) -> (BlockHeader, [u8; BLOCK_HEADER_LEN]) {
+        hdr.version = version;
         hdr.comp_len = payload.len() as u32;
         let mut h = [0u8; BLOCK_HEADER_LEN];
         hdr.write(&mut h);
-        hdr.crc = block_crc(&h, &payload);
+        hdr.crc = block_crc(&h, payload);
         hdr.write(&mut h);
-        (h, payload)
+        (hdr, h)
     }
 
     #[test]

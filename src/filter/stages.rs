@@ -90,7 +90,10 @@ fn value_column(c: Columns) -> Option<(u32, Put)> {
 /// value of its set: a node reading one small column (its set found by evaluating it on
 /// every value the column can hold), or an `or` of such nodes.
 fn value_sets(node: &Node) -> Option<Vec<ColumnValues>> {
-    if node.reads_times() {
+    // Finding a set evaluates the node once per value of its column (65 536 for a port):
+    // a term of thousands of tests (`port 1 or port 2 or ...`, as a filter from the web may
+    // be) runs on decoded rows instead of costing seconds to compile.
+    if node.reads_times() || test_count(node) > MAX_SET_TESTS {
         return None;
     }
     if let Some((bits, put)) = value_column(node.columns()) {
@@ -130,6 +133,25 @@ fn value_sets(node: &Node) -> Option<Vec<ColumnValues>> {
     (!sets.is_empty() && sets.len() <= 4).then_some(sets)
 }
 
+/// Most tests a term may hold to be compiled into value sets.
+const MAX_SET_TESTS: usize = 64;
+
+/// Tests in `node`'s tree (capped: counting stops past the limit).
+fn test_count(node: &Node) -> usize {
+    match node {
+        Node::True => 0,
+        Node::Test(_) => 1,
+        Node::Not(n) => test_count(n),
+        Node::All(nodes) | Node::Any(nodes) => nodes
+            .iter()
+            .try_fold(0usize, |acc, n| {
+                let sum = acc + test_count(n);
+                (sum <= MAX_SET_TESTS).then_some(sum)
+            })
+            .unwrap_or(MAX_SET_TESTS + 1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +176,11 @@ mod tests {
             vec![(C::PROTOCOL | C::SRC_PORT | C::DST_PORT, false)]
         );
         assert_eq!(kinds("duration > 10"), vec![(C::NONE, false)]);
+        // A term of many tests is evaluated on rows (its value sets would take long to find).
+        let many = (1..=100).map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+        assert_eq!(kinds(&many), vec![(C::SRC_PORT | C::DST_PORT, false)]);
+        let few = (1..=30).map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+        assert_eq!(kinds(&few), vec![(C::SRC_PORT | C::DST_PORT, true)]);
         assert_eq!(kinds("src ip 10.0.0.1"), vec![(C::SRC_ADDR, false)]);
     }
 

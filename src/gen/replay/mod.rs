@@ -19,7 +19,6 @@
 mod netflow;
 mod records;
 mod sflow;
-mod simd;
 
 use crate::flow::{Counters, Flow, FlowSource};
 use crate::gen::pool::FlowPool;

@@ -4,7 +4,6 @@
 //! pool in one piece, then re-timed and its ports moved in place.
 
 use super::records::{prefetch_ahead, Patches, Records};
-use super::simd::{LayoutPatch, V5Patch};
 use crate::flow::Flow;
 use crate::wire::ie::{self, RecordLayout, TimeFields};
 use crate::wire::{ipfix, netflow_v5, netflow_v9, EncoderConfig, FlowEncoder};
@@ -48,7 +47,6 @@ pub struct V5 {
     header: netflow_v5::HeaderRepr,
     boot_ms: u64,
     flow_sequence: u32,
-    patch: V5Patch,
 }
 
 impl V5 {
@@ -64,7 +62,7 @@ impl V5 {
         let records = Records::new(flows, base_ms, exact_from_ms, |f, out| {
             netflow_v5::RecordRepr::from_flow(f, cfg.boot_ms, cfg.sampling).emit(out)
         });
-        Some(V5 { records, header, boot_ms: cfg.boot_ms, flow_sequence: 0, patch: V5Patch::detect() })
+        Some(V5 { records, header, boot_ms: cfg.boot_ms, flow_sequence: 0 })
     }
 
     pub fn max_flows_per_datagram(&self) -> usize {
@@ -81,7 +79,7 @@ impl V5 {
             let at = out.len();
             let src = self.records.range(s.start, s.end);
             out.extend_from_slice(src);
-            self.patch.apply(src, &mut out[at..], shift, s.port_shift);
+            V5_RECORD.apply(src, &mut out[at..], shift, s.port_shift);
             taken += s.end - s.start;
             self.records.advance(s.end - s.start);
         }
@@ -126,7 +124,6 @@ pub struct Templated {
     /// Datagrams sent (v9 package sequence), data records sent (IPFIX sequence).
     sent: u32,
     records_sent: u32,
-    patch: LayoutPatch,
 }
 
 impl Templated {
@@ -179,7 +176,6 @@ impl Templated {
             max_flows,
             sent: 0,
             records_sent: 0,
-            patch: LayoutPatch::detect(),
         }
     }
 
@@ -232,13 +228,13 @@ impl Templated {
                 let at = out.len();
                 let src = self.records.range(i, run_end);
                 out.extend_from_slice(src);
-                // Constant offsets per layout: the scalar patch loop compiles to fixed-offset code.
+                // Constant offsets per layout: the patch loop compiles to fixed-offset code.
                 let dst = &mut out[at..];
                 match (self.ipfix, ipv6) {
-                    (false, false) => self.patch.apply(&V9_V4, src, dst, shift, s.port_shift),
-                    (false, true) => self.patch.apply(&V9_V6, src, dst, shift, s.port_shift),
-                    (true, false) => self.patch.apply(&IPFIX_V4, src, dst, shift, s.port_shift),
-                    (true, true) => self.patch.apply(&IPFIX_V6, src, dst, shift, s.port_shift),
+                    (false, false) => V9_V4.apply(src, dst, shift, s.port_shift),
+                    (false, true) => V9_V6.apply(src, dst, shift, s.port_shift),
+                    (true, false) => IPFIX_V4.apply(src, dst, shift, s.port_shift),
+                    (true, true) => IPFIX_V6.apply(src, dst, shift, s.port_shift),
                 }
                 i = run_end;
             }

@@ -86,6 +86,12 @@ impl Records {
         &self.bytes[self.starts[i] as usize..self.starts[i + 1] as usize]
     }
 
+    /// Where record `i` (or, for `len()`, the end) starts in `range(0, len())`.
+    #[inline]
+    pub fn offset(&self, i: usize) -> usize {
+        self.starts[i] as usize
+    }
+
     /// Records `start..end` of the first pass, back to back.
     #[inline]
     pub fn range(&self, start: usize, end: usize) -> &[u8] {

@@ -124,33 +124,51 @@ impl Sflow {
         }
         let mut taken = 0;
         while taken < self.max_flows {
-            let segment = self.records.segment(1);
-            let i = segment.start;
-            let sample = self.samples[i];
-            let src = &mut self.sources[usize::from(sample.source)];
-            src.known = true;
-            let record = self.records.record(i);
-            if out.len() + record.len() > MAX_DATAGRAM && taken > 0 {
+            let segment = self.records.segment(self.max_flows - taken);
+            // The samples of the segment that fit (the first of a datagram always
+            // does), copied in one piece, then patched one by one.
+            let base = self.records.offset(segment.start);
+            let room = MAX_DATAGRAM.saturating_sub(out.len());
+            let mut end = segment.start;
+            while end < segment.end
+                && (self.records.offset(end + 1) - base <= room || (taken == 0 && end == segment.start))
+            {
+                end += 1;
+            }
+            let full = end < segment.end;
+            if full {
+                // The encoder knows a source from its first sample on, even one that did not fit.
+                self.sources[usize::from(self.samples[end].source)].known = true;
+            }
+            let first = out.len();
+            out.extend_from_slice(self.records.range(segment.start, end));
+            for i in segment.start..end {
+                let sample = self.samples[i];
+                let src = &mut self.sources[usize::from(sample.source)];
+                src.known = true;
+                let (seq, pool) = (src.sample_seq.wrapping_add(1), src.sample_pool.wrapping_add(self.rate));
+                let at = first + (self.records.offset(i) - base);
+                put(out, at + 8, seq);
+                put(out, at + usize::from(sample.pool_at), pool);
+                if sample.ports_at != 0 && segment.port_shift != 0 {
+                    // Only TCP and UDP samples have ports_at set.
+                    let p = at + usize::from(sample.ports_at);
+                    let record = self.records.record(i);
+                    let ports = record[usize::from(sample.ports_at)..][..4].try_into().expect("4 bytes");
+                    out[p..p + 4].copy_from_slice(&shift_ports(ports, proto::TCP, segment.port_shift));
+                }
+                src.sample_seq = seq;
+                src.sample_pool = pool;
+                src.in_octets = src.in_octets.wrapping_add(sample.octets);
+                src.in_packets = src.in_packets.wrapping_add(self.rate);
+            }
+            let n = end - segment.start;
+            count += n as u32;
+            taken += n;
+            self.records.advance(n);
+            if full {
                 break;
             }
-            let (seq, pool) = (src.sample_seq.wrapping_add(1), src.sample_pool.wrapping_add(self.rate));
-            let at = out.len();
-            out.extend_from_slice(record);
-            put(out, at + 8, seq);
-            put(out, at + usize::from(sample.pool_at), pool);
-            if sample.ports_at != 0 && segment.port_shift != 0 {
-                // Only TCP and UDP samples have ports_at set.
-                let p = at + usize::from(sample.ports_at);
-                let ports = record[usize::from(sample.ports_at)..][..4].try_into().expect("4 bytes");
-                out[p..p + 4].copy_from_slice(&shift_ports(ports, proto::TCP, segment.port_shift));
-            }
-            src.sample_seq = seq;
-            src.sample_pool = pool;
-            src.in_octets = src.in_octets.wrapping_add(sample.octets);
-            src.in_packets = src.in_packets.wrapping_add(self.rate);
-            count += 1;
-            taken += 1;
-            self.records.advance(1);
         }
         put(out, h - 4, count);
         self.records.prefetch();

@@ -6,15 +6,14 @@
 //! tests 2 bytes and 1 byte per flow, and decodes `packets` only for UDP flows to port 53.
 
 use crate::flow::{Flow, FlowSource};
-use crate::store::{ColumnValues, Columns, FilterStage, RowFilter, RowPredicate, StageTest};
+use crate::store::{ColumnValues, Columns, RowFilter, RowPredicate, StageTest};
 
 use super::predicate::{Node, Test};
 use super::Filter;
 
 /// The stages of one filter, owned; `row_filter` lends them to a scan.
 pub struct Stages {
-    stages: Vec<(Columns, Stage)>,
-    columns: Columns,
+    stages: Vec<Stage>,
     times: bool,
 }
 
@@ -41,28 +40,25 @@ impl Stages {
         let (mut values, mut rows) = (Vec::new(), Vec::new());
         for term in terms {
             match value_sets(term) {
-                Some(sets) => values.push((term.columns(), Stage::Values(sets))),
-                None => rows.push((term.columns(), Stage::Rows(term.clone()))),
+                Some(sets) => values.push(Stage::Values(sets)),
+                None => rows.push(Stage::Rows(term.clone())),
             }
         }
         values.append(&mut rows);
-        Stages { stages: values, columns: root.columns(), times: root.reads_times() }
+        Stages { stages: values, times: root.reads_times() }
     }
 
     /// The scan's view of the stages; `with` gets the `RowFilter` (it borrows `self`).
     pub fn row_filter<R>(&self, with: impl FnOnce(&RowFilter) -> R) -> R {
-        let stages: Vec<FilterStage> = self
+        let stages: Vec<StageTest> = self
             .stages
             .iter()
-            .map(|(columns, stage)| FilterStage {
-                columns: *columns,
-                test: match stage {
-                    Stage::Values(sets) => StageTest::Values(sets),
-                    Stage::Rows(node) => StageTest::Rows(node),
-                },
+            .map(|stage| match stage {
+                Stage::Values(sets) => StageTest::Values(sets),
+                Stage::Rows(node) => StageTest::Rows { columns: node.columns(), pred: node },
             })
             .collect();
-        with(&RowFilter { columns: self.columns, times: self.times, stages: &stages })
+        with(&RowFilter { times: self.times, stages: &stages })
     }
 }
 
@@ -159,7 +155,15 @@ mod tests {
 
     fn kinds(text: &str) -> Vec<(Columns, bool)> {
         let s = Stages::of(&Filter::compile(text).unwrap());
-        s.stages.iter().map(|(c, st)| (*c, matches!(st, Stage::Values(_)))).collect()
+        s.row_filter(|rf| {
+            rf.stages
+                .iter()
+                .map(|st| match st {
+                    StageTest::Values(sets) => (sets.iter().fold(C::NONE, |c, s| c | s.column), true),
+                    StageTest::Rows { columns, .. } => (*columns, false),
+                })
+                .collect()
+        })
     }
 
     #[test]
@@ -220,12 +224,12 @@ mod tests {
             let got = Stages::of(&filter).row_filter(|rf| {
                 let mut rows: Vec<u32> = (0..flows.len() as u32).collect();
                 for stage in rf.stages {
-                    match stage.test {
+                    match *stage {
                         StageTest::Values(sets) => rows.retain(|&r| {
                             let f = &flows[r as usize];
                             sets.iter().any(|s| s.has(column_value(f, s.column)))
                         }),
-                        StageTest::Rows(pred) => pred.retain(&flows, &mut rows),
+                        StageTest::Rows { pred, .. } => pred.retain(&flows, &mut rows),
                     }
                 }
                 rows

@@ -26,9 +26,7 @@ use crate::flow::Flow;
 use crate::rollup::BucketRollup;
 
 pub use columns::Columns;
-pub use reader::{
-    ColumnValues, FilterStage, ReadBuffers, RowFilter, RowPredicate, ScanHint, SegmentOutcome, StageTest,
-};
+pub use reader::{ColumnValues, ReadBuffers, RowFilter, RowPredicate, ScanHint, SegmentOutcome, StageTest};
 pub use writer::FlowWriter;
 
 use layout::{parse_segment_name, FLOWS_DIR};

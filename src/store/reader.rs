@@ -37,30 +37,20 @@ impl ScanHint {
 /// The scan's other columns are decoded for the rows the last stage keeps.
 #[derive(Clone, Copy)]
 pub struct RowFilter<'a> {
-    /// Every column the stages read.
-    pub columns: Columns,
     /// Whether some stage reads the times (otherwise they are decoded only for kept rows when
     /// the block lies inside the window).
     pub times: bool,
-    pub stages: &'a [FilterStage<'a>],
+    pub stages: &'a [StageTest<'a>],
 }
 
-/// One stage of a `RowFilter`.
-#[derive(Clone, Copy)]
-pub struct FilterStage<'a> {
-    /// The columns the stage reads.
-    pub columns: Columns,
-    pub test: StageTest<'a>,
-}
-
-/// How a stage decides which rows stay.
+/// How a stage of a `RowFilter` decides which rows stay.
 #[derive(Clone, Copy)]
 pub enum StageTest<'a> {
     /// Rows where some listed column holds a value of its set: tested on the stored column
     /// bytes, no row decoded.
     Values(&'a [ColumnValues]),
-    /// Rows the predicate keeps, given the flows with the stage's columns decoded.
-    Rows(&'a dyn RowPredicate),
+    /// Rows `pred` keeps, given the flows with `columns` (what it reads) decoded.
+    Rows { columns: Columns, pred: &'a dyn RowPredicate },
 }
 
 /// A set of values of one fixed-width stored column of at most 16 bits (protocol, ports,
@@ -167,10 +157,10 @@ pub(super) fn decode_selected(
         if rows.is_empty() {
             break;
         }
-        match stage.test {
+        match *stage {
             StageTest::Values(sets) => view.retain_values(bufs.scratch, sets, rows)?,
-            StageTest::Rows(pred) => {
-                let need = stage.columns.without(decoded);
+            StageTest::Rows { columns, pred } => {
+                let need = columns.without(decoded);
                 if need != Columns::NONE {
                     view.decode_rows_in_place(bufs.scratch, rows, bufs.flows, need)?;
                     decoded = decoded | need;

@@ -25,6 +25,16 @@ enum Source<'a> {
     File { file: &'a File, at: u64, buf: &'a mut [u8] },
 }
 
+impl Source<'_> {
+    /// The payload's bytes (format 3 from a file: the parts read so far).
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Source::Whole(p) => p,
+            Source::File { buf, .. } => buf,
+        }
+    }
+}
+
 /// Unneeded compressed bytes between two needed columns that are read anyway, to read both
 /// with one call instead of two.
 const READ_GAP: usize = 4096;
@@ -40,8 +50,6 @@ pub struct BlockView<'a> {
     comp: Option<[Range<usize>; COLUMN_COUNT]>,
     /// Format 3: each column's CRC32, checked when the column is first read.
     crcs: Option<[u32; COLUMN_COUNT]>,
-    /// Bit i: column i's compressed bytes are in memory and checked.
-    present: u32,
     /// Each column's range in the decompressed payload.
     ranges: [Range<usize>; COLUMN_COUNT],
     /// Bit i: column i is decompressed in the scratch buffer.
@@ -128,7 +136,6 @@ impl<'a> BlockView<'a> {
             base_ms: header.stats.min_received_ms,
             comp: None,
             crcs: None,
-            present: 0,
             ranges: std::array::from_fn(|_| 0..0),
             ready: 0,
         }
@@ -141,10 +148,7 @@ impl<'a> BlockView<'a> {
         header: &BlockHeader,
         header_bytes: &[u8; BLOCK_HEADER_LEN],
     ) -> Result<(), BlockError> {
-        let payload: &[u8] = match &self.src {
-            Source::Whole(p) => p,
-            Source::File { buf, .. } => buf,
-        };
+        let payload = self.src.bytes();
         let dir = payload.get(..COLUMN_COUNT * chunks::DIR_ENTRY_LEN_V3).ok_or(BlockError::BadHeader)?;
         if block_crc(header_bytes, dir) != header.crc {
             return Err(BlockError::BadChecksum);
@@ -176,27 +180,16 @@ impl<'a> BlockView<'a> {
         if need == 0 {
             return Ok(());
         }
-        if let Some(crcs) = &self.crcs {
-            let missing = need & !self.present;
-            if let Source::File { file, at, buf } = &mut self.src {
-                read_columns(file, *at, buf, comp, missing)?;
-            }
-            let payload: &[u8] = match &self.src {
-                Source::Whole(p) => p,
-                Source::File { buf, .. } => buf,
-            };
-            for i in (0..COLUMN_COUNT).filter(|i| missing & (1 << i) != 0) {
-                if crc32fast::hash(&payload[comp[i].clone()]) != crcs[i] {
-                    return Err(BlockError::BadChecksum);
-                }
-            }
-            self.present |= missing;
+        // A column is read, checked and decompressed together, once: `need` holds only
+        // columns not read before.
+        if let Source::File { file, at, buf } = &mut self.src {
+            read_columns(file, *at, buf, comp, need)?;
         }
-        let payload: &[u8] = match &self.src {
-            Source::Whole(p) => p,
-            Source::File { buf, .. } => buf,
-        };
+        let payload = self.src.bytes();
         for i in (0..COLUMN_COUNT).filter(|i| need & (1 << i) != 0) {
+            if self.crcs.as_ref().is_some_and(|crcs| crc32fast::hash(&payload[comp[i].clone()]) != crcs[i]) {
+                return Err(BlockError::BadChecksum);
+            }
             let raw = self.ranges[i].clone();
             let dst = scratch.get_mut(raw.clone()).ok_or(BlockError::BadPayload)?;
             match lz4_flex::block::decompress_into(&payload[comp[i].clone()], dst) {
@@ -278,7 +271,7 @@ impl<'a> BlockView<'a> {
         let cols = sets.iter().fold(Columns::NONE, |c, s| c | s.column);
         self.load(scratch, cols, false)?;
         let mut columns: [(&[u8], usize); 4] = [(&[], 1); 4];
-        if sets.len() > columns.len() {
+        if sets.len() > columns.len() || rows.iter().any(|&r| r as usize >= self.n) {
             return Err(BlockError::BadPayload);
         }
         for (slot, set) in columns.iter_mut().zip(sets) {
@@ -289,7 +282,7 @@ impl<'a> BlockView<'a> {
                 _ => return Err(BlockError::BadPayload),
             };
             let col = &scratch[self.ranges[i].clone()];
-            if col.len() != width * self.n || rows.iter().any(|&r| r as usize >= self.n) {
+            if col.len() != width * self.n {
                 return Err(BlockError::BadPayload);
             }
             *slot = (col, width);

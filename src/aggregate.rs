@@ -318,25 +318,18 @@ impl BucketTables {
 
     /// The top-N tables of every dimension.
     pub fn top_tables(&self, n: usize) -> Vec<TopTable> {
-        let mut out = Vec::with_capacity(ADDR_DIMS.len() + DENSE_DIMS.len() + NUM_DIMS.len());
-        for (dim, t) in ADDR_DIMS.iter().zip(&self.addrs) {
-            let (rows, other) = t.top(n);
+        fn table<K: ToString>(
+            dimension: Dimension,
+            (rows, other): (Vec<(K, Counters)>, Counters),
+        ) -> TopTable {
             let entries =
                 rows.into_iter().map(|(k, c)| TopEntry { key: k.to_string(), counters: c }).collect();
-            out.push(TopTable { dimension: *dim, entries, other });
+            TopTable { dimension, entries, other }
         }
-        for (dim, t) in DENSE_DIMS.iter().zip(&self.dense) {
-            let (rows, other) = t.top(n);
-            let entries =
-                rows.into_iter().map(|(k, c)| TopEntry { key: k.to_string(), counters: c }).collect();
-            out.push(TopTable { dimension: *dim, entries, other });
-        }
-        for (dim, t) in NUM_DIMS.iter().zip(&self.nums) {
-            let (rows, other) = t.top(n);
-            let entries =
-                rows.into_iter().map(|(k, c)| TopEntry { key: k.to_string(), counters: c }).collect();
-            out.push(TopTable { dimension: *dim, entries, other });
-        }
+        let addrs = ADDR_DIMS.iter().zip(&self.addrs).map(|(d, t)| table(*d, t.top(n)));
+        let dense = DENSE_DIMS.iter().zip(&self.dense).map(|(d, t)| table(*d, t.top(n)));
+        let nums = NUM_DIMS.iter().zip(&self.nums).map(|(d, t)| table(*d, t.top(n)));
+        let mut out: Vec<TopTable> = addrs.chain(dense).chain(nums).collect();
         out.sort_by_key(|t| t.dimension);
         out
     }

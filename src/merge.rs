@@ -154,6 +154,9 @@ impl Merger {
                 self.store_bucket(&t);
             }
         }
+        if !due.is_empty() {
+            release_freed_memory();
+        }
         due.len()
     }
 
@@ -268,6 +271,19 @@ impl Merger {
         self.finalize_all();
         self.publish(now_ms());
         self
+    }
+}
+
+/// Hands the heap's free pages back to the kernel. A closed bucket frees the merge's
+/// tables and the workers' hand-overs (up to `MERGE_TOP_CAP` rows per dimension), but
+/// glibc keeps freed memory in its arenas: without this the resident size only ever
+/// steps up at bucket boundaries. Once per closed bucket, so its cost (a walk of the
+/// free lists) does not matter.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

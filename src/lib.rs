@@ -17,6 +17,7 @@ pub mod live;
 pub mod merge;
 pub mod pcap;
 pub mod pipeline;
+pub mod prefetch;
 pub mod profile;
 pub mod query;
 pub mod rollup;

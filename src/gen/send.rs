@@ -110,25 +110,6 @@ impl BatchSender {
     }
 }
 
-/// Asks the CPU to start loading the cache line where `value` starts (a hint: no
-/// effect on the program's results). The send loop reads its pre-encoded
-/// records a little ahead with it, so that copying them into datagrams does
-/// not wait on memory; the kernel's work between batches leaves the hardware
-/// prefetchers little to go on.
-#[inline(always)]
-pub fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch reads nothing the program can observe and never faults;
-    // SSE (which provides it) is part of every x86_64 CPU. The pointer comes
-    // from a live reference.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
 /// CPU time (user + system) the calling thread has used so far: what a send
 /// loop costs, whatever else the machine runs (benchmarks compare this).
 pub fn thread_cpu_time() -> std::time::Duration {

@@ -5,7 +5,7 @@
 use crate::flow::{proto, Counters, Flow};
 use crate::gen::hugepages::HugeArena;
 use crate::gen::pool::{port_shift, EPHEMERAL};
-use crate::gen::send::prefetch;
+use crate::prefetch::prefetch;
 
 /// How far ahead of the cursor records are prefetched: a few datagrams.
 const PREFETCH_AHEAD: usize = 8 << 10;

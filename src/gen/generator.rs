@@ -196,7 +196,20 @@ impl Generator {
                     let size = (total / cfg.exporters as usize).max(MIN_POOL_PER_EXPORTER).min(needed);
                     let carry = |f| as_carried(cfg.protocol, f, cfg.sampling);
                     let now_ms = clock.now_ms();
+                    // v9 and IPFIX: one data set per template in each datagram (see
+                    // `group_families`), kept aligned pass after pass.
+                    let per_datagram = encoder.max_flows_per_datagram();
+                    let templated = matches!(cfg.protocol, FlowSource::NetflowV9 | FlowSource::Ipfix);
+                    // (A pool smaller than one datagram stays as small: it wraps inside one.)
+                    let size = if templated && size > per_datagram {
+                        size.next_multiple_of(per_datagram)
+                    } else {
+                        size
+                    };
                     let mut pool = FlowPool::new(&mut traffic, size, now_ms, carry);
+                    if templated {
+                        pool.group_families(per_datagram);
+                    }
                     match factory {
                         None => match Replay::new(cfg.protocol, &ecfg, &mut pool, now_ms) {
                             Some(replay) => Feed::Records(Box::new(replay)),

@@ -41,7 +41,7 @@
 
 pub mod backfill;
 mod generator;
-mod hugepages;
+pub mod hugepages;
 pub mod pace;
 pub mod pool;
 pub mod replay;

@@ -531,13 +531,15 @@ fn decode_times_at(
 }
 
 fn check_rows(rows: &[u32], out: &[Flow], n: usize) -> Result<(), Truncated> {
-    if rows.len() != out.len()
-        || rows.windows(2).any(|w| w[0] >= w[1])
-        || rows.last().is_some_and(|&r| r as usize >= n)
-    {
+    if rows.len() != out.len() || !rows_within(rows, n) {
         return Err(Truncated);
     }
     Ok(())
+}
+
+/// Row numbers strictly increasing and below the block's `n` rows.
+fn rows_within(rows: &[u32], n: usize) -> bool {
+    rows.windows(2).all(|w| w[0] < w[1]) && rows.last().is_none_or(|&r| (r as usize) < n)
 }
 
 /// `out[j]` gets the values of columns `cols` (times excluded) at row `rows[j]`. Each
@@ -567,10 +569,7 @@ fn decode_rows_at<const IN_PLACE: bool>(
     cols: Columns,
 ) -> Result<(), Truncated> {
     let needed = if IN_PLACE { n } else { rows.len() };
-    if out.len() < needed
-        || rows.windows(2).any(|w| w[0] >= w[1])
-        || rows.last().is_some_and(|&r| r as usize >= n)
-    {
+    if out.len() < needed || !rows_within(rows, n) {
         return Err(Truncated);
     }
     let tags = &raw[ranges[chunks::TAGS].clone()];

@@ -83,6 +83,12 @@ pub struct Options {
     /// Datagrams per sendmmsg call (1-64).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub batch: usize,
+    /// Send one message per datagram instead of handing runs of equal-sized
+    /// datagrams to the kernel as one UDP GSO message (the receiver sees the
+    /// same datagrams either way; without GSO one core sends about a third as
+    /// many). The kernel's refusal turns it off by itself.
+    #[arg(long)]
+    pub no_gso: bool,
     /// Pre-drawn flows replayed with fresh times and client ports (0: draw every flow fresh, slower).
     #[arg(long, default_value_t = crate::gen::DEFAULT_POOL_FLOWS, value_name = "N")]
     pub pool: usize,
@@ -186,6 +192,7 @@ pub fn config(args: &Options) -> Result<GenConfig> {
         start_ms: args.start,
         allow_remote: args.allow_remote,
         batch: args.batch,
+        gso: !args.no_gso,
         progress_every: Duration::from_secs(1),
         pool_flows: args.pool,
     };

@@ -153,8 +153,9 @@ impl Generator {
             let domain = i + 1;
             let (sender, source) = match sink {
                 Sink::Udp => {
-                    let tx = BatchSender::bind(SocketAddr::new(ip, 0), cfg.target)
+                    let mut tx = BatchSender::bind(SocketAddr::new(ip, 0), cfg.target)
                         .with_context(|| format!("cannot bind exporter socket on {ip}"))?;
+                    tx.set_segmentation(cfg.gso);
                     let local = tx.local_addr();
                     (Some(tx), local)
                 }
@@ -404,6 +405,8 @@ impl Generator {
                 None => self.cfg.target.to_string(),
             },
             exporters: self.exporters.iter().map(Exporter::totals).collect(),
+            // A capture has no senders.
+            gso: self.exporters.iter().all(|e| e.sender.as_ref().is_some_and(BatchSender::segmentation)),
             ..Totals::default()
         };
         t.payload_bytes = self.exporters.iter().map(|e| e.totals.payload_bytes).sum();

@@ -113,6 +113,9 @@ pub struct GenConfig {
     pub allow_remote: bool,
     /// Datagrams per `sendmmsg` call (at most `send::MAX_BATCH`).
     pub batch: usize,
+    /// Hand runs of equal-sized datagrams to the kernel as one UDP GSO message
+    /// (see `send`); the receiver sees the same datagrams either way.
+    pub gso: bool,
     /// How often `run` calls its progress callback.
     pub progress_every: Duration,
     /// Pre-drawn flows replayed with fresh times and client ports, over all
@@ -140,6 +143,7 @@ impl Default for GenConfig {
             start_ms: None,
             allow_remote: false,
             batch: 32,
+            gso: true,
             progress_every: Duration::from_secs(1),
             pool_flows: DEFAULT_POOL_FLOWS,
         }

@@ -11,6 +11,8 @@ use crate::flow::{proto, Flow};
 pub(super) const EPHEMERAL: u16 = 32_768;
 /// Stride by which ephemeral ports move per pass (odd: cycles through all 32768).
 const PORT_STRIDE: u32 = 4_099;
+/// Datagrams `group_families` orders by their IPv6 share at a time.
+const ORDERED_WINDOW: usize = 256;
 
 pub struct FlowPool {
     /// The flows as last handed out (re-timed in place, so the encoder reads them where they are).
@@ -61,11 +63,18 @@ impl FlowPool {
     /// set per template, as an exporter that exports each template's records together
     /// writes it, instead of a new set at every change of family. The pool's length is
     /// best a multiple of `per_datagram`, so that later passes keep the alignment.
+    ///
+    /// Then, within each window of `ORDERED_WINDOW` such datagrams, orders them by
+    /// how many IPv6 flows they carry (fewest first, ties as drawn): datagrams of
+    /// one mix have one size, and consecutive equal sizes go to the kernel as one
+    /// segmented message (`send`). The mix over any stretch longer than a window
+    /// stays the model's; inside one, a collector sees the same flows a few
+    /// datagrams earlier or later.
     pub fn group_families(&mut self, per_datagram: usize) {
         if per_datagram < 2 {
             return;
         }
-        let mut drawn: Vec<(Flow, Origin)> = Vec::with_capacity(per_datagram);
+        let mut drawn: Vec<(Flow, Origin)> = Vec::with_capacity(per_datagram * ORDERED_WINDOW);
         for (flows, origins) in self.flows.chunks_mut(per_datagram).zip(self.origins.chunks_mut(per_datagram))
         {
             drawn.clear();
@@ -75,6 +84,28 @@ impl FlowPool {
             for ((f, o), (df, dorig)) in flows.iter_mut().zip(origins.iter_mut()).zip(&drawn) {
                 *f = *df;
                 *o = *dorig;
+            }
+        }
+        let window = per_datagram * ORDERED_WINDOW;
+        let mut order: Vec<(usize, usize)> = Vec::with_capacity(ORDERED_WINDOW);
+        for (flows, origins) in self.flows.chunks_mut(window).zip(self.origins.chunks_mut(window)) {
+            // Whole datagrams only: a short last one keeps its place at the end.
+            let whole = flows.len() / per_datagram * per_datagram;
+            let (flows, origins) = (&mut flows[..whole], &mut origins[..whole]);
+            order.clear();
+            order.extend(
+                flows.chunks(per_datagram).map(|d| d.iter().filter(|f| f.is_ipv6()).count()).zip(0..),
+            );
+            // Stable: equal mixes keep their drawn order.
+            order.sort_by_key(|&(ipv6, _)| ipv6);
+            drawn.clear();
+            drawn.extend(flows.iter().copied().zip(origins.iter().copied()));
+            for (slot, &(_, from)) in order.iter().enumerate() {
+                let (to, from) = (slot * per_datagram, from * per_datagram);
+                for (k, &(f, o)) in drawn[from..from + per_datagram].iter().enumerate() {
+                    flows[to + k] = f;
+                    origins[to + k] = o;
+                }
             }
         }
     }
@@ -205,17 +236,28 @@ mod tests {
     }
 
     #[test]
-    fn families_grouped_per_datagram_with_their_timing() {
+    fn families_grouped_per_datagram_and_datagrams_by_mix_with_their_timing() {
         let mut t = Traffic::new(TrafficConfig { ipv6_fraction: 0.4, ..traffic_config() });
         let drawn: Vec<Flow> = (0..103).map(|_| t.next_flow(1_000_000)).collect();
         assert!(drawn.iter().any(Flow::is_ipv6) && !drawn.iter().all(Flow::is_ipv6));
         let mut pool = FlowPool::from_flows(drawn.clone());
         pool.group_families(10);
-        for (i, (got, want)) in pool.flows.chunks(10).zip(drawn.chunks(10)).enumerate() {
-            // IPv4 first, then IPv6, each family in drawn order: the same flows.
-            let mut expected: Vec<Flow> = want.iter().filter(|f| !f.is_ipv6()).copied().collect();
-            expected.extend(want.iter().filter(|f| f.is_ipv6()));
-            assert_eq!(got, &expected[..], "datagram {i}");
+        // Each datagram: IPv4 first, then IPv6, each family in drawn order.
+        let grouped = |d: &[Flow]| -> Vec<Flow> {
+            let mut g: Vec<Flow> = d.iter().filter(|f| !f.is_ipv6()).copied().collect();
+            g.extend(d.iter().filter(|f| f.is_ipv6()));
+            g
+        };
+        // The ten whole datagrams (one window) ordered by their IPv6 count, ties as
+        // drawn; the short last one stays last.
+        let mut datagrams: Vec<Vec<Flow>> = drawn.chunks(10).map(grouped).collect();
+        let tail = datagrams.pop().unwrap();
+        datagrams.sort_by_key(|d| d.iter().filter(|f| f.is_ipv6()).count());
+        datagrams.push(tail);
+        let mixes: Vec<usize> = datagrams.iter().map(|d| d.iter().filter(|f| f.is_ipv6()).count()).collect();
+        assert!(mixes[..10].windows(2).any(|w| w[0] < w[1]), "the test needs more than one mix: {mixes:?}");
+        for (i, (got, want)) in pool.flows.chunks(10).zip(&datagrams).enumerate() {
+            assert_eq!(got, &want[..], "datagram {i}");
         }
         // Each flow kept its own origin: replayed a pass later, its ports and times are
         // those of the same flow drawn ungrouped.

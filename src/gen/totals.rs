@@ -61,6 +61,10 @@ pub struct Totals {
     /// CPU seconds (user + system) the sending thread used over `elapsed_s`
     /// (on a busy machine, datagrams / cpu_s is what one core can send).
     pub cpu_s: f64,
+    /// Whether runs of datagrams went out as UDP segmentation offload (GSO)
+    /// messages to the end: false with `--no-gso`, for a capture or a backfill,
+    /// or where the kernel refused them (then one message per datagram).
+    pub gso: bool,
     pub exporters: Vec<ExporterTotals>,
 }
 

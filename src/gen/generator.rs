@@ -19,6 +19,7 @@ use super::traffic::{Traffic, TrafficConfig};
 use super::{as_carried, protocol_name, GenConfig, Rate, DEFAULT_SEEDED_START_MS, NOMINAL_CAPTURE_RATE};
 use crate::flow::{Counters, Flow, FlowSource};
 use crate::pcap::CaptureWriter;
+use crate::wire::sflow::Encoder as SflowEncoder;
 use crate::wire::{EncoderConfig, FlowEncoder};
 
 /// Builds the encoder of exporter `index` (the default is `crate::wire::encoder`).
@@ -210,6 +211,14 @@ impl Generator {
                     let mut pool = FlowPool::new(&mut traffic, size, now_ms, carry);
                     if templated {
                         pool.group_families(per_datagram);
+                    } else if cfg.protocol == FlowSource::Sflow {
+                        // Samples of one length side by side (`order_by_size`).
+                        let mut sample = Vec::new();
+                        pool.order_by_size(|f| {
+                            sample.clear();
+                            SflowEncoder::write_flow_sample(f, f.in_if, 0, 0, &mut sample);
+                            sample.len()
+                        });
                     }
                     match factory {
                         None => match Replay::new(cfg.protocol, &ecfg, &mut pool, now_ms) {

@@ -11,8 +11,10 @@ use crate::flow::{proto, Flow};
 pub(super) const EPHEMERAL: u16 = 32_768;
 /// Stride by which ephemeral ports move per pass (odd: cycles through all 32768).
 const PORT_STRIDE: u32 = 4_099;
-/// Datagrams `group_families` orders by their IPv6 share at a time.
+/// Datagrams `group_families` orders by their IPv6 share at a time, and sFlow
+/// samples `order_by_size` orders at a time (about 45 datagrams).
 const ORDERED_WINDOW: usize = 256;
+const SIZE_ORDERED_WINDOW: usize = 2048;
 
 pub struct FlowPool {
     /// The flows as last handed out (re-timed in place, so the encoder reads them where they are).
@@ -74,7 +76,7 @@ impl FlowPool {
         if per_datagram < 2 {
             return;
         }
-        let mut drawn: Vec<(Flow, Origin)> = Vec::with_capacity(per_datagram * ORDERED_WINDOW);
+        let mut drawn: Vec<(Flow, Origin)> = Vec::with_capacity(per_datagram);
         for (flows, origins) in self.flows.chunks_mut(per_datagram).zip(self.origins.chunks_mut(per_datagram))
         {
             drawn.clear();
@@ -86,23 +88,39 @@ impl FlowPool {
                 *o = *dorig;
             }
         }
-        let window = per_datagram * ORDERED_WINDOW;
-        let mut order: Vec<(usize, usize)> = Vec::with_capacity(ORDERED_WINDOW);
-        for (flows, origins) in self.flows.chunks_mut(window).zip(self.origins.chunks_mut(window)) {
-            // Whole datagrams only: a short last one keeps its place at the end.
-            let whole = flows.len() / per_datagram * per_datagram;
+        self.order_units(per_datagram, ORDERED_WINDOW, |d| d.iter().filter(|f| f.is_ipv6()).count());
+    }
+
+    /// Within each window of `ORDERED_WINDOW` flows, orders the flows by `size`
+    /// (smallest first, ties as drawn): for sFlow, the length of the flow's
+    /// sample. Datagrams filled from samples of one length have one size, and
+    /// runs of equal sizes are what `send` hands the kernel as one segmented
+    /// message. As with `group_families`, the mix over any stretch longer than
+    /// a window stays the model's.
+    pub fn order_by_size(&mut self, mut size: impl FnMut(&Flow) -> usize) {
+        self.order_units(1, SIZE_ORDERED_WINDOW, |unit| size(&unit[0]));
+    }
+
+    /// Within each window of `window` units of `unit` flows (whole units only: a
+    /// short rest keeps its place at the end), stable-sorts the units by `key`;
+    /// every flow keeps its origin.
+    fn order_units(&mut self, unit: usize, window: usize, mut key: impl FnMut(&[Flow]) -> usize) {
+        let mut order: Vec<(usize, usize)> = Vec::with_capacity(window);
+        let mut drawn: Vec<(Flow, Origin)> = Vec::with_capacity(unit * window);
+        for (flows, origins) in
+            self.flows.chunks_mut(unit * window).zip(self.origins.chunks_mut(unit * window))
+        {
+            let whole = flows.len() / unit * unit;
             let (flows, origins) = (&mut flows[..whole], &mut origins[..whole]);
             order.clear();
-            order.extend(
-                flows.chunks(per_datagram).map(|d| d.iter().filter(|f| f.is_ipv6()).count()).zip(0..),
-            );
-            // Stable: equal mixes keep their drawn order.
-            order.sort_by_key(|&(ipv6, _)| ipv6);
+            order.extend(flows.chunks(unit).map(&mut key).zip(0..));
+            // Stable: equal keys keep their drawn order.
+            order.sort_by_key(|&(k, _)| k);
             drawn.clear();
             drawn.extend(flows.iter().copied().zip(origins.iter().copied()));
             for (slot, &(_, from)) in order.iter().enumerate() {
-                let (to, from) = (slot * per_datagram, from * per_datagram);
-                for (k, &(f, o)) in drawn[from..from + per_datagram].iter().enumerate() {
+                let (to, from) = (slot * unit, from * unit);
+                for (k, &(f, o)) in drawn[from..from + unit].iter().enumerate() {
                     flows[to + k] = f;
                     origins[to + k] = o;
                 }
@@ -268,6 +286,36 @@ mod tests {
         a.sort_by_key(key);
         b.sort_by_key(key);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn ordered_by_size_within_windows_with_their_timing() {
+        let n = 2 * SIZE_ORDERED_WINDOW + 500;
+        let drawn: Vec<Flow> = {
+            let mut t = traffic();
+            (0..n).map(|_| t.next_flow(1_000_000)).collect()
+        };
+        let size = |f: &Flow| (f.bytes % 7) as usize;
+        let mut pool = FlowPool::from_flows(drawn.clone());
+        pool.order_by_size(size);
+        // Each window (and the shorter last one) holds its own flows, sorted by
+        // size, equal sizes in drawn order.
+        for (i, (got, want)) in
+            pool.flows.chunks(SIZE_ORDERED_WINDOW).zip(drawn.chunks(SIZE_ORDERED_WINDOW)).enumerate()
+        {
+            let mut want = want.to_vec();
+            assert!(!want.is_sorted_by_key(size), "window {i} was drawn sorted: the test shows little");
+            want.sort_by_key(size);
+            assert_eq!(got, &want[..], "window {i}");
+        }
+        // Each flow kept its own origin (see the test above).
+        let mut plain = FlowPool::from_flows(drawn);
+        let key = |f: &Flow| (f.src_addr, f.dst_addr, f.protocol, f.packets, f.bytes, f.src_port);
+        let mut a: Vec<_> = (0..2 * n).map(|_| pool.next_flow(9_000_000)).collect();
+        let mut b: Vec<_> = (0..2 * n).map(|_| plain.next_flow(9_000_000)).collect();
+        a.sort_by_key(key);
+        b.sort_by_key(key);
+        assert!(a == b, "re-timed flows differ");
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub struct Options {
     pub batch: usize,
     /// Send one message per datagram instead of handing runs of equal-sized
     /// datagrams to the kernel as one UDP GSO message (the receiver sees the
-    /// same datagrams either way; without GSO one core sends about a third as
+    /// same datagrams either way; without GSO one core sends a third to a half as
     /// many). The kernel's refusal turns it off by itself.
     #[arg(long)]
     pub no_gso: bool,

@@ -212,7 +212,8 @@ impl Generator {
                     if templated {
                         pool.group_families(per_datagram);
                     } else if cfg.protocol == FlowSource::Sflow {
-                        // Samples of one length side by side (`order_by_size`).
+                        // Samples of one length side by side (`order_by_size`). Only an
+                        // ordering key: the datagrams' bytes come from the replay or encoder.
                         let mut sample = Vec::new();
                         pool.order_by_size(|f| {
                             sample.clear();

@@ -9,9 +9,10 @@
 //! datagrams at the end (on loopback, just before the receiving socket), so
 //! the receiver sees exactly what one message per datagram would have sent.
 //! It saves the per-datagram IP output path, about 70 % of the kernel's cost
-//! per datagram here. Where the kernel or the route refuses it (no checksum
-//! offload, datagrams above the path MTU), the sender falls back to one
-//! message per datagram for good.
+//! per datagram here. Where the kernel or the route refuses it (datagrams
+//! above the path MTU: EMSGSIZE; a kernel before 4.18; before 6.11 also a
+//! device without transmit checksum offload: EIO), the sender falls back to
+//! one message per datagram for good.
 //!
 //! The sockets are not connected: a connected UDP socket reports the ICMP
 //! "port unreachable" of an earlier datagram as an error on a later send,
@@ -229,7 +230,7 @@ fn segment_run(mut sizes: impl Iterator<Item = usize>) -> usize {
 }
 
 /// Errors with which a kernel, device or route says it cannot segment UDP
-/// (too old, no checksum offload, segments above the path MTU).
+/// (too old, no checksum offload before Linux 6.11, segments above the path MTU).
 #[cfg(target_os = "linux")]
 fn refuses_segmentation(e: &io::Error) -> bool {
     matches!(

@@ -113,8 +113,6 @@ impl BatchSender {
         let mut headers: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         let mut controls: [SegmentControl; MAX_BATCH] = unsafe { std::mem::zeroed() };
-        // Datagrams per message, to turn the kernel's count of messages into datagrams.
-        let mut carried = [0u8; MAX_BATCH];
         for (i, data) in batch[..n].iter().enumerate() {
             let data = data.as_ref();
             iovecs[i].iov_base = data.as_ptr() as *mut libc::c_void;
@@ -141,7 +139,6 @@ impl BatchSender {
                 // SAFETY: as above.
                 hdr.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as _;
             }
-            carried[messages] = len as u8;
             messages += 1;
             at += len;
         }
@@ -155,7 +152,7 @@ impl BatchSender {
             unsafe { libc::sendmmsg(self.socket.as_raw_fd(), headers.as_mut_ptr(), messages as u32, 0) };
         if sent < 0 {
             let e = io::Error::last_os_error();
-            if carried[0] > 1 && refuses_segmentation(&e) {
+            if headers[0].msg_hdr.msg_iovlen > 1 && refuses_segmentation(&e) {
                 // This kernel, device or route cannot segment: send one by one from now on.
                 self.segmentation = false;
                 return Ok(0);
@@ -165,7 +162,8 @@ impl BatchSender {
         if sent == 0 {
             return Err(io::Error::from(io::ErrorKind::WouldBlock));
         }
-        Ok(carried[..sent as usize].iter().map(|&c| c as usize).sum())
+        // The kernel counts messages; each carried `msg_iovlen` datagrams.
+        Ok(headers[..sent as usize].iter().map(|h| h.msg_hdr.msg_iovlen).sum())
     }
 
     /// Portable fallback: one `sendto` per datagram.

@@ -11,9 +11,9 @@ use crate::flow::{proto, Flow};
 pub(super) const EPHEMERAL: u16 = 32_768;
 /// Stride by which ephemeral ports move per pass (odd: cycles through all 32768).
 const PORT_STRIDE: u32 = 4_099;
-/// Datagrams `group_families` orders by their IPv6 share at a time, and sFlow
-/// samples `order_by_size` orders at a time (about 45 datagrams).
+/// Datagrams `group_families` orders by their IPv6 share at a time.
 const ORDERED_WINDOW: usize = 256;
+/// Flows (sFlow samples) `order_by_size` orders at a time: about 360 datagrams.
 const SIZE_ORDERED_WINDOW: usize = 2048;
 
 pub struct FlowPool {
@@ -76,22 +76,12 @@ impl FlowPool {
         if per_datagram < 2 {
             return;
         }
-        let mut drawn: Vec<(Flow, Origin)> = Vec::with_capacity(per_datagram);
-        for (flows, origins) in self.flows.chunks_mut(per_datagram).zip(self.origins.chunks_mut(per_datagram))
-        {
-            drawn.clear();
-            drawn.extend(flows.iter().copied().zip(origins.iter().copied()));
-            // A stable sort on one bit: IPv4 (false) first.
-            drawn.sort_by_key(|(f, _)| f.is_ipv6());
-            for ((f, o), (df, dorig)) in flows.iter_mut().zip(origins.iter_mut()).zip(&drawn) {
-                *f = *df;
-                *o = *dorig;
-            }
-        }
+        // Within each datagram's flows (a short last one too): IPv4 (0) first.
+        self.order_units(1, per_datagram, |f| usize::from(f[0].is_ipv6()));
         self.order_units(per_datagram, ORDERED_WINDOW, |d| d.iter().filter(|f| f.is_ipv6()).count());
     }
 
-    /// Within each window of `ORDERED_WINDOW` flows, orders the flows by `size`
+    /// Within each window of `SIZE_ORDERED_WINDOW` flows, orders the flows by `size`
     /// (smallest first, ties as drawn): for sFlow, the length of the flow's
     /// sample. Datagrams filled from samples of one length have one size, and
     /// runs of equal sizes are what `send` hands the kernel as one segmented

@@ -63,11 +63,10 @@ impl DenseCounter {
                 }
             }
             for (&row, f) in rows.iter().zip(chunk) {
-                let c = Counters { flows: 1, packets: f.packets, bytes: f.bytes };
                 match row {
                     // New when looked up; an earlier flow of the chunk may have added it since.
-                    0 => self.add(key(f), &c),
-                    row => self.rows[row as usize - 1].1.add(&c),
+                    0 => self.add(key(f), &Counters { flows: 1, packets: f.packets, bytes: f.bytes }),
+                    row => self.rows[row as usize - 1].1.add_flow(f),
                 }
             }
         }
